@@ -1,0 +1,234 @@
+"""One registry of activations: name -> function, hand-written derivative and metadata.
+
+Tests, the gallery, the benchmark, the CLI choices and the experiments all iterate over it, so an
+activation is added by writing its function (``activations.py``) and one ``_register`` call here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+from jaxacts._src import activations as A
+from jaxacts._src.elementwise import Elementwise, bind, run_checks
+
+INF = math.inf
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationInfo:
+    """Everything known about one activation.
+
+    Attributes:
+      name: canonical registry name.
+      fn: the function, ``fn(x, **hyperparameters) -> Array``.
+      derivative: the hand-written derivative ``d(x, **hyperparameters) -> Array`` (elementwise ones),
+        or None for activations that are not elementwise (maxout, glu).
+      formula, derivative_formula: LaTeX.
+      output_range: (low, high) of the output at the default hyperparameters; +-inf when unbounded.
+      smooth: infinitely differentiable everywhere.
+      monotonic: non-decreasing.
+      zero_centred: f(0) = 0 and f takes both signs (outputs can average to zero).
+      minimum: (x, f(x)) of a global minimum that is not at -inf, where there is one.
+      kinks: points where the derivative is discontinuous (a convention is stated in the docstring).
+      reference: where it comes from.
+      aliases: other names it answers to.
+      elementwise: acts on each element independently.
+      stochastic: needs a PRNG key in training (rrelu).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    derivative: Callable[..., Any] | None
+    formula: str
+    derivative_formula: str
+    output_range: tuple[float, float]
+    smooth: bool
+    monotonic: bool
+    zero_centred: bool
+    reference: str
+    minimum: tuple[float, float] | None = None
+    kinks: tuple[float, ...] = ()
+    aliases: tuple[str, ...] = ()
+    elementwise: bool = True
+    stochastic: bool = False
+
+    @property
+    def bounded_below(self) -> bool:
+        return self.output_range[0] > -INF
+
+    @property
+    def bounded_above(self) -> bool:
+        return self.output_range[1] < INF
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """Names and defaults of the keyword hyperparameters."""
+        if isinstance(self.fn, Elementwise):
+            return self.fn.hyperparameters
+        sig = inspect.signature(self.fn)
+        return {p.name: p.default for p in list(sig.parameters.values())[1:]}
+
+
+_REGISTRY: dict[str, ActivationInfo] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def _register(fn, formula, derivative_formula, output_range, *, smooth, monotonic, zero_centred,
+              reference, derivative="auto", **more) -> None:
+    if derivative == "auto":
+        derivative = fn.derivative
+    info = ActivationInfo(name=fn.__name__, fn=fn, derivative=derivative, formula=formula,
+                          derivative_formula=derivative_formula, output_range=output_range, smooth=smooth,
+                          monotonic=monotonic, zero_centred=zero_centred, reference=reference, **more)
+    _REGISTRY[info.name] = info
+    for alias in info.aliases:
+        _ALIASES[alias] = info.name
+
+
+_register(A.identity, r"x", r"1", (-INF, INF), smooth=True, monotonic=True, zero_centred=True,
+          reference="-", aliases=("linear",))
+_register(A.heaviside, r"H(x) = [x > 0] \;(\tfrac12 \text{ at } 0)", r"0", (0.0, 1.0), smooth=False,
+          monotonic=True, zero_centred=False, kinks=(0.0,), aliases=("step", "unit_step"),
+          reference="McCulloch & Pitts 1943; Rosenblatt 1958")
+_register(A.sign, r"\operatorname{sign}(x)", r"0", (-1.0, 1.0), smooth=False, monotonic=True,
+          zero_centred=True, kinks=(0.0,), reference="-")
+_register(A.piecewise_linear, r"\min(\max(x + \tfrac12, 0), 1)", r"[-\tfrac12 < x < \tfrac12]", (0.0, 1.0),
+          smooth=False, monotonic=True, zero_centred=False, kinks=(-0.5, 0.5),
+          reference="piecewise linear unit (textbook)")
+_register(A.sigmoid, r"\sigma(x) = \frac{1}{1 + e^{-x}}", r"\sigma(x)(1 - \sigma(x))", (0.0, 1.0), smooth=True,
+          monotonic=True, zero_centred=False, aliases=("logistic",), reference="-")
+_register(A.log_sigmoid, r"\log\sigma(x)", r"\sigma(-x)", (-INF, 0.0), smooth=True, monotonic=True,
+          zero_centred=False, reference="-")
+_register(A.hard_sigmoid, r"\mathrm{relu6}(x + 3)/6", r"\tfrac16[-3 < x < 3]", (0.0, 1.0), smooth=False,
+          monotonic=True, zero_centred=False, kinks=(-3.0, 3.0), reference="Howard et al. 2019 (MobileNetV3)")
+_register(A.sparse_sigmoid, r"\tfrac12\,\mathrm{clip}(x + 1, 0, 2)", r"\tfrac12[-1 < x < 1]", (0.0, 1.0),
+          smooth=False, monotonic=True, zero_centred=False, kinks=(-1.0, 1.0),
+          reference="Martins & Astudillo 2016 (sparsemax); jax.nn")
+_register(A.tanh, r"\tanh x", r"1 - \tanh^2 x", (-1.0, 1.0), smooth=True, monotonic=True, zero_centred=True,
+          reference="-")
+_register(A.softsign, r"\frac{x}{1 + |x|}", r"\frac{1}{(1 + |x|)^2}", (-1.0, 1.0), smooth=False,
+          monotonic=True, zero_centred=True, aliases=("soft_sign",), reference="Bergstra et al. 2009")
+_register(A.hard_tanh, r"\mathrm{clip}(x, -1, 1)", r"[-1 < x < 1]", (-1.0, 1.0), smooth=False, monotonic=True,
+          zero_centred=True, kinks=(-1.0, 1.0), aliases=("hardtanh",), reference="Collobert 2004")
+_register(A.relu, r"\max(x, 0)", r"[x > 0]", (0.0, INF), smooth=False, monotonic=True, zero_centred=False,
+          kinks=(0.0,), reference="Nair & Hinton 2010; Glorot et al. 2011")
+_register(A.relu6, r"\min(\max(x, 0), 6)", r"[0 < x < 6]", (0.0, 6.0), smooth=False, monotonic=True,
+          zero_centred=False, kinks=(0.0, 6.0), reference="Krizhevsky 2010")
+_register(A.leaky_relu, r"x \text{ if } x > 0 \text{ else } a x", r"1 \text{ if } x > 0 \text{ else } a",
+          (-INF, INF), smooth=False, monotonic=True, zero_centred=True, kinks=(0.0,),
+          reference="Maas et al. 2013")
+_register(A.rrelu, r"x \text{ if } x > 0 \text{ else } a x,\; a \sim U(l, u)",
+          r"1 \text{ if } x > 0 \text{ else } a", (-INF, INF), smooth=False, monotonic=True, zero_centred=True,
+          kinks=(0.0,), stochastic=True, reference="Xu et al. 2015, arXiv 1505.00853")
+_register(A.prelu, r"x \text{ if } x > 0 \text{ else } a x \;(a \text{ learned})",
+          r"1 \text{ if } x > 0 \text{ else } a", (-INF, INF), smooth=False, monotonic=True, zero_centred=True,
+          kinks=(0.0,), derivative=A.prelu_derivative, reference="He et al. 2015, arXiv 1502.01852")
+_register(A.threshold, r"x \text{ if } x > \theta \text{ else } v", r"[x > \theta]", (0.0, INF), smooth=False,
+          monotonic=True, zero_centred=False, kinks=(0.0,), reference="PyTorch nn.Threshold")
+_register(A.elu, r"x \text{ if } x > 0 \text{ else } \alpha(e^x - 1)", r"1 \text{ if } x > 0 \text{ else } \alpha e^x",
+          (-1.0, INF), smooth=False, monotonic=True, zero_centred=True, kinks=(0.0,),
+          reference="Clevert et al. 2015, arXiv 1511.07289")
+_register(A.selu, r"\lambda\,(x \text{ if } x > 0 \text{ else } \alpha(e^x - 1))",
+          r"\lambda \text{ if } x > 0 \text{ else } \lambda\alpha e^x", (-A.SELU_SCALE * A.SELU_ALPHA, INF),
+          smooth=False, monotonic=True, zero_centred=True, kinks=(0.0,),
+          reference="Klambauer et al. 2017, arXiv 1706.02515")
+_register(A.celu, r"x \text{ if } x > 0 \text{ else } \alpha(e^{x/\alpha} - 1)",
+          r"1 \text{ if } x > 0 \text{ else } e^{x/\alpha}", (-1.0, INF), smooth=False, monotonic=True,
+          zero_centred=True, kinks=(0.0,), reference="Barron 2017, arXiv 1704.07483")
+_register(A.gelu, r"x\,\Phi(x)", r"\Phi(x) + x\,\varphi(x)", (-0.169971, INF), smooth=True, monotonic=False,
+          zero_centred=True, minimum=(-0.75179, -0.169971), reference="Hendrycks & Gimpel 2016, arXiv 1606.08415")
+_register(A.silu, r"x\,\sigma(\beta x)", r"\sigma(\beta x) + \beta x\,\sigma(\beta x)(1 - \sigma(\beta x))",
+          (-0.2784645, INF), smooth=True, monotonic=False, zero_centred=True, minimum=(-1.2784645, -0.2784645),
+          aliases=("swish",), reference="Elfwing et al. 2017; Ramachandran et al. 2017, arXiv 1710.05941")
+_register(A.hard_swish, r"x\,\mathrm{relu6}(x + 3)/6", r"0,\; (2x + 3)/6,\; 1", (-0.375, INF), smooth=False,
+          monotonic=False, zero_centred=True, minimum=(-1.5, -0.375), kinks=(-3.0, 3.0), aliases=("hard_silu",),
+          reference="Howard et al. 2019 (MobileNetV3), arXiv 1905.02244")
+_register(A.mish, r"x \tanh(\mathrm{softplus}(x))",
+          r"\tanh(\mathrm{sp}(x)) + x\,\mathrm{sech}^2(\mathrm{sp}(x))\,\sigma(x)", (-0.3088434, INF), smooth=True,
+          monotonic=False, zero_centred=True, minimum=(-1.192431, -0.3088434), reference="Misra 2019, arXiv 1908.08681")
+_register(A.softplus, r"\tfrac1\beta\log(1 + e^{\beta x})", r"\sigma(\beta x)", (0.0, INF), smooth=True,
+          monotonic=True, zero_centred=False, reference="Dugas et al. 2001")
+_register(A.squareplus, r"\tfrac12(x + \sqrt{x^2 + b})", r"\tfrac12(1 + x/\sqrt{x^2 + b})", (0.0, INF),
+          smooth=True, monotonic=True, zero_centred=False, reference="Barron 2021, arXiv 2112.11687")
+_register(A.sparse_plus, r"0,\; \tfrac14(x + 1)^2,\; x", r"0,\; \tfrac12(x + 1),\; 1", (0.0, INF), smooth=False,
+          monotonic=True, zero_centred=False, kinks=(-1.0, 1.0), reference="jax.nn (sparsemax family)")
+_register(A.lisht, r"x \tanh x", r"\tanh x + x(1 - \tanh^2 x)", (0.0, INF), smooth=True, monotonic=False,
+          zero_centred=False, minimum=(0.0, 0.0), reference="Roy et al. 2019, arXiv 1901.05894")
+_register(A.snake, r"x + \sin^2(a x)/a", r"1 + \sin(2 a x)", (-INF, INF), smooth=True, monotonic=True,
+          zero_centred=True, reference="Liu Ziyin et al. 2020, arXiv 2006.08195")
+_register(A.tanhshrink, r"x - \tanh x", r"\tanh^2 x", (-INF, INF), smooth=True, monotonic=True,
+          zero_centred=True, reference="PyTorch nn.Tanhshrink")
+_register(A.softshrink, r"x - \mathrm{clip}(x, -\lambda, \lambda)", r"[|x| > \lambda]", (-INF, INF),
+          smooth=False, monotonic=True, zero_centred=True, kinks=(-0.5, 0.5), reference="Donoho 1995; PyTorch")
+_register(A.hardshrink, r"x\,[|x| > \lambda]", r"[|x| > \lambda]", (-INF, INF), smooth=False, monotonic=True,
+          zero_centred=True, kinks=(-0.5, 0.5), reference="PyTorch nn.Hardshrink")
+_register(A.maxout, r"\max_j x_{ij}", r"[j = \arg\max_j x_{ij}]", (-INF, INF), smooth=False, monotonic=True,
+          zero_centred=True, derivative=None, elementwise=False, reference="Goodfellow et al. 2013, arXiv 1302.4389")
+_register(A.glu, r"a\,\sigma(b)", r"\sigma(b),\; a\,\sigma(b)(1 - \sigma(b))", (-INF, INF), smooth=True,
+          monotonic=False, zero_centred=True, derivative=None, elementwise=False,
+          reference="Dauphin et al. 2016, arXiv 1612.08083")
+
+
+def names(*, elementwise: bool | None = None) -> list[str]:
+    """Canonical names of all registered activations (optionally only the (non-)elementwise ones)."""
+    return [n for n, info in _REGISTRY.items() if elementwise is None or info.elementwise == elementwise]
+
+
+def _resolve(name: str) -> str:
+    key = name.strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        valid = sorted(_REGISTRY) + sorted(_ALIASES)
+        close = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"Unknown activation {name!r}.{hint} Valid names: {', '.join(sorted(_REGISTRY))} "
+                         f"(aliases: {', '.join(f'{a}->{_ALIASES[a]}' for a in sorted(_ALIASES))}).")
+    return key
+
+
+def info(name: str) -> ActivationInfo:
+    """The registry entry (function, derivative, metadata) for ``name`` or one of its aliases."""
+    return _REGISTRY[_resolve(name)]
+
+
+def _bound(fn: Callable, name: str, hyperparameters: dict[str, Any]) -> Callable:
+    if not hyperparameters:
+        return fn
+    entry = _REGISTRY[name]
+    if isinstance(entry.fn, Elementwise):
+        # Validate now, so a bad value fails at get() and not deep inside a training step.
+        params = bind(name, inspect.signature(entry.fn), hyperparameters)
+        run_checks(name, entry.fn._checks, params)
+    else:
+        unknown = sorted(set(hyperparameters) - set(entry.hyperparameters))
+        if unknown:
+            raise TypeError(f"{name}() got unknown hyperparameter(s) {unknown}; it takes {list(entry.hyperparameters)}")
+    bound = functools.partial(fn, **hyperparameters)
+    functools.update_wrapper(bound, fn)
+    return bound
+
+
+def get(name: str, **hyperparameters) -> Callable:
+    """The activation ``name`` with the given hyperparameters bound, e.g. ``get("elu", alpha=0.5)``.
+
+    Raises ValueError for an unknown name (listing the valid ones and the closest matches) or an
+    invalid hyperparameter value, TypeError for an unknown hyperparameter.
+    """
+    key = _resolve(name)
+    return _bound(_REGISTRY[key].fn, key, hyperparameters)
+
+
+def derivative(name: str, **hyperparameters) -> Callable:
+    """The hand-written elementwise derivative of ``name`` as a function of x (hyperparameters bound)."""
+    key = _resolve(name)
+    d = _REGISTRY[key].derivative
+    if d is None:
+        raise ValueError(f"{key!r} is not elementwise: it has a Jacobian, not an elementwise derivative; "
+                         f"use jax.jacobian or jax.vjp on jaxacts.get({key!r})")
+    return _bound(d, key, hyperparameters)
