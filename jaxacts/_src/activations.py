@@ -14,6 +14,7 @@ Conventions shared by all of them:
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -322,14 +323,15 @@ def prelu(x: ArrayLike, slope: ArrayLike = 0.25) -> Array:
     x <= 0, else 0.
     """
     x = as_float(x)
-    slope = jnp.asarray(slope, x.dtype)
+    # Explicit broadcast: a per-channel slope meets x of higher rank (and rank promotion may be strict).
+    slope = jnp.broadcast_to(jnp.asarray(slope, x.dtype), x.shape)
     return _prelu(x, slope)
 
 
 def prelu_derivative(x: ArrayLike, slope: ArrayLike = 0.25) -> Array:
     """The hand-written derivative of :func:`prelu` in ``x``."""
     x = as_float(x)
-    return jnp.where(x > 0, 1.0, jnp.asarray(slope, x.dtype)).astype(x.dtype)
+    return jnp.where(x > 0, 1.0, jnp.broadcast_to(jnp.asarray(slope, x.dtype), x.shape)).astype(x.dtype)
 
 
 @elementwise
@@ -447,7 +449,7 @@ def silu(x: ArrayLike, *, beta: float = 1.0) -> Array:
 @silu.defderivative
 def _silu_derivative(x, y, *, beta):
     bx = beta * x
-    return _sigmoid(bx) + bx * _sigmoid_slope(bx)
+    return _sigmoid(bx) + beta * (x * _sigmoid_slope(bx))  # beta * x may be inf where the slope is 0
 
 
 @elementwise
@@ -457,7 +459,7 @@ def hard_swish(x: ArrayLike) -> Array:
     Derivative: 0 for x <= -3, (2x + 3)/6 on (-3, 3), 1 for x >= 3 -- the outer value at the corners,
     as jax.nn (PyTorch uses the inner one: -1/2 at -3, 3/2 at 3).
     """
-    return x * jnp.clip(x + 3.0, 0.0, 6.0) / 6.0
+    return x * (jnp.clip(x + 3.0, 0.0, 6.0) / 6.0)  # x * 6 could overflow
 
 
 @hard_swish.defderivative
@@ -502,9 +504,8 @@ def softplus(x: ArrayLike, *, beta: float = 1.0) -> Array:
     beta = 1 matches jax.nn and Keras; PyTorch's ``beta`` is the same parameter (its linear
     ``threshold`` shortcut is unnecessary here: the form is exact). Derivative: :math:`\sigma(\beta x)`.
     """
-    bx = beta * x
-    e, _ = _sigmoid_parts(bx)
-    return (jnp.maximum(bx, 0.0) + jnp.log1p(e)) / beta
+    e, _ = _sigmoid_parts(beta * x)
+    return jnp.maximum(x, 0.0) + jnp.log1p(e) / beta  # not max(beta x, 0) / beta: beta x may overflow
 
 
 @softplus.defderivative
@@ -526,7 +527,7 @@ def squareplus(x: ArrayLike, *, b: float = 4.0) -> Array:
 
 def _squareplus_root(x, b):
     """sqrt(x^2 + b) without overflow: |x| itself beyond sqrt(max)/4, where b is below the ulp of x^2."""
-    big = float(jnp.sqrt(jnp.finfo(x.dtype).max)) / 4.0
+    big = math.sqrt(float(jnp.finfo(x.dtype).max)) / 4.0
     ax = jnp.abs(x)
     small = jnp.where(ax > big, 0.0, x)
     return jnp.where(ax > big, ax, jnp.sqrt(small * small + b))
@@ -577,7 +578,9 @@ def snake(x: ArrayLike, *, frequency: float = 1.0) -> Array:
 
 @snake.defderivative
 def _snake_derivative(x, y, *, frequency):
-    return 1.0 + jnp.sin(2.0 * frequency * x)
+    # 1 + sin(2ax) written as 1 + 2 sin(ax) cos(ax): 2ax overflows at the largest finite x.
+    ax = frequency * x
+    return 1.0 + 2.0 * jnp.sin(ax) * jnp.cos(ax)
 
 
 # ----------------------------------------------------------------------------- shrinkage

@@ -141,17 +141,18 @@ _register(A.selu, r"\lambda\,(x \text{ if } x > 0 \text{ else } \alpha(e^x - 1))
 _register(A.celu, r"x \text{ if } x > 0 \text{ else } \alpha(e^{x/\alpha} - 1)",
           r"1 \text{ if } x > 0 \text{ else } e^{x/\alpha}", (-1.0, INF), smooth=False, monotonic=True,
           zero_centred=True, kinks=(0.0,), reference="Barron 2017, arXiv 1704.07483")
-_register(A.gelu, r"x\,\Phi(x)", r"\Phi(x) + x\,\varphi(x)", (-0.169971, INF), smooth=True, monotonic=False,
-          zero_centred=True, minimum=(-0.75179, -0.169971), reference="Hendrycks & Gimpel 2016, arXiv 1606.08415")
+_register(A.gelu, r"x\,\Phi(x)", r"\Phi(x) + x\,\varphi(x)", (-0.16997120748, INF), smooth=True, monotonic=False,
+          zero_centred=True, minimum=(-0.75179153, -0.16997120748), reference="Hendrycks & Gimpel 2016, arXiv 1606.08415")
 _register(A.silu, r"x\,\sigma(\beta x)", r"\sigma(\beta x) + \beta x\,\sigma(\beta x)(1 - \sigma(\beta x))",
-          (-0.2784645, INF), smooth=True, monotonic=False, zero_centred=True, minimum=(-1.2784645, -0.2784645),
+          (-0.27846454276, INF), smooth=True, monotonic=False, zero_centred=True,
+          minimum=(-1.27846456, -0.27846454276),
           aliases=("swish",), reference="Elfwing et al. 2017; Ramachandran et al. 2017, arXiv 1710.05941")
 _register(A.hard_swish, r"x\,\mathrm{relu6}(x + 3)/6", r"0,\; (2x + 3)/6,\; 1", (-0.375, INF), smooth=False,
           monotonic=False, zero_centred=True, minimum=(-1.5, -0.375), kinks=(-3.0, 3.0), aliases=("hard_silu",),
           reference="Howard et al. 2019 (MobileNetV3), arXiv 1905.02244")
 _register(A.mish, r"x \tanh(\mathrm{softplus}(x))",
-          r"\tanh(\mathrm{sp}(x)) + x\,\mathrm{sech}^2(\mathrm{sp}(x))\,\sigma(x)", (-0.3088434, INF), smooth=True,
-          monotonic=False, zero_centred=True, minimum=(-1.192431, -0.3088434), reference="Misra 2019, arXiv 1908.08681")
+          r"\tanh(\mathrm{sp}(x)) + x\,\mathrm{sech}^2(\mathrm{sp}(x))\,\sigma(x)", (-0.30884341302, INF), smooth=True,
+          monotonic=False, zero_centred=True, minimum=(-1.19243122, -0.30884341302), reference="Misra 2019, arXiv 1908.08681")
 _register(A.softplus, r"\tfrac1\beta\log(1 + e^{\beta x})", r"\sigma(\beta x)", (0.0, INF), smooth=True,
           monotonic=True, zero_centred=False, reference="Dugas et al. 2001")
 _register(A.squareplus, r"\tfrac12(x + \sqrt{x^2 + b})", r"\tfrac12(1 + x/\sqrt{x^2 + b})", (0.0, INF),

@@ -1,0 +1,105 @@
+"""Plain textbook formulas for every elementwise activation, independent of the library.
+
+Each takes a namespace ``m`` with ``m.np`` (numpy or jax.numpy) and ``m.sp`` (scipy.special or
+jax.scipy.special), so the same formula gives float64 reference values (numpy) and reference
+derivatives by ``jax.grad`` of a formula with no custom rule. They are written the naive way on
+purpose: they are what the library must agree with where the naive way is accurate.
+"""
+
+from __future__ import annotations
+
+import types
+
+import jax.numpy as jnp
+import jax.scipy.special as jsp
+import numpy as np
+import scipy.special as ssp
+
+NUMPY = types.SimpleNamespace(np=np, sp=ssp)
+JAX = types.SimpleNamespace(np=jnp, sp=jsp)
+
+SELU_ALPHA = 1.6732632423543772848170429916717  # REFERENCES.md (Klambauer et al. 2017)
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _sig(m, x):
+    return 1.0 / (1.0 + m.np.exp(-x))
+
+
+def _softplus(m, x):
+    return m.np.log(1.0 + m.np.exp(x))
+
+
+def _relu6(m, x):
+    return m.np.minimum(m.np.maximum(x, 0.0), 6.0)
+
+
+REFERENCE = {
+    "identity": lambda m, x: x,
+    "heaviside": lambda m, x, at_zero=0.5: m.np.where(x > 0, 1.0, m.np.where(x < 0, 0.0, at_zero)) + 0 * x,
+    "sign": lambda m, x: m.np.sign(x),
+    "piecewise_linear": lambda m, x: m.np.where(x < -0.5, 0.0, m.np.where(x > 0.5, 1.0, x + 0.5)),
+    "sigmoid": _sig,
+    "log_sigmoid": lambda m, x: m.np.log(_sig(m, x)),
+    "hard_sigmoid": lambda m, x: _relu6(m, x + 3.0) / 6.0,
+    "sparse_sigmoid": lambda m, x: m.np.where(x <= -1, 0.0, m.np.where(x >= 1, 1.0, (x + 1.0) / 2.0)),
+    "tanh": lambda m, x: m.np.tanh(x),
+    "softsign": lambda m, x: x / (1.0 + m.np.abs(x)),
+    "hard_tanh": lambda m, x, min_val=-1.0, max_val=1.0: m.np.where(x < min_val, min_val, m.np.where(x > max_val, max_val, x)),
+    "relu": lambda m, x: m.np.where(x > 0, x, 0.0),
+    "relu6": _relu6,
+    "leaky_relu": lambda m, x, negative_slope=0.01: m.np.where(x > 0, x, negative_slope * x),
+    "rrelu": lambda m, x, lower=1 / 8, upper=1 / 3: m.np.where(x > 0, x, (lower + upper) / 2 * x),
+    "prelu": lambda m, x, slope=0.25: m.np.where(x > 0, x, slope * x),
+    "threshold": lambda m, x, threshold=0.0, value=0.0: m.np.where(x > threshold, x, value),
+    "elu": lambda m, x, alpha=1.0: m.np.where(x > 0, x, alpha * (m.np.exp(x) - 1.0)),
+    "selu": lambda m, x: SELU_SCALE * m.np.where(x > 0, x, SELU_ALPHA * (m.np.exp(x) - 1.0)),
+    "celu": lambda m, x, alpha=1.0: m.np.maximum(x, 0.0) + m.np.minimum(0.0, alpha * (m.np.exp(x / alpha) - 1.0)),
+    "gelu": lambda m, x, approximate=False: (
+        0.5 * x * (1.0 + m.np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+        if approximate else 0.5 * x * (1.0 + m.sp.erf(x / np.sqrt(2.0)))),
+    "silu": lambda m, x, beta=1.0: x * _sig(m, beta * x),
+    "hard_swish": lambda m, x: x * _relu6(m, x + 3.0) / 6.0,
+    "mish": lambda m, x: x * m.np.tanh(_softplus(m, x)),
+    "softplus": lambda m, x, beta=1.0: m.np.log(1.0 + m.np.exp(beta * x)) / beta,
+    "squareplus": lambda m, x, b=4.0: (x + m.np.sqrt(x * x + b)) / 2.0,
+    "sparse_plus": lambda m, x: m.np.where(x <= -1, 0.0, m.np.where(x >= 1, x, (x + 1.0) ** 2 / 4.0)),
+    "lisht": lambda m, x: x * m.np.tanh(x),
+    "snake": lambda m, x, frequency=1.0: x + m.np.sin(frequency * x) ** 2 / frequency,
+    "tanhshrink": lambda m, x: x - m.np.tanh(x),
+    "softshrink": lambda m, x, lambd=0.5: m.np.where(x > lambd, x - lambd, m.np.where(x < -lambd, x + lambd, 0.0)),
+    "hardshrink": lambda m, x, lambd=0.5: m.np.where(m.np.abs(x) > lambd, x, 0.0),
+}
+
+# Hyperparameter settings tested besides the defaults (name, hyperparameters).
+EXTRA_CASES = [
+    ("gelu", {"approximate": True}),
+    ("leaky_relu", {"negative_slope": 0.2}),
+    ("rrelu", {"lower": 0.1, "upper": 0.3}),
+    ("elu", {"alpha": 0.5}),
+    ("celu", {"alpha": 2.0}),
+    ("silu", {"beta": 1.7}),
+    ("softplus", {"beta": 2.0}),
+    ("squareplus", {"b": 1.0}),
+    ("snake", {"frequency": 0.5}),
+    ("hard_tanh", {"min_val": -2.0, "max_val": 0.5}),
+    ("softshrink", {"lambd": 1.0}),
+    ("hardshrink", {"lambd": 1.0}),
+    ("threshold", {"threshold": 0.5, "value": -1.0}),
+    ("heaviside", {"at_zero": 1.0}),
+    ("prelu", {"slope": 0.1}),
+]
+
+
+def kinks(name: str, hp: dict) -> list[float]:
+    """Where the derivative jumps, for the given hyperparameters (FD and autodiff avoid these)."""
+    table = {
+        "hard_tanh": [hp.get("min_val", -1.0), hp.get("max_val", 1.0)],
+        "softshrink": [-hp.get("lambd", 0.5), hp.get("lambd", 0.5)],
+        "hardshrink": [-hp.get("lambd", 0.5), hp.get("lambd", 0.5)],
+        "threshold": [hp.get("threshold", 0.0)],
+    }
+    if name in table:
+        return table[name]
+    import jaxacts
+    return list(jaxacts.info(name).kinks)

@@ -1,0 +1,339 @@
+"""Every registered activation against independent references, driven by the registry.
+
+Adding an activation to the registry adds it to every test here; the first test fails until it has
+a plain reference formula in ``reference_formulas.py``.
+"""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+
+import jaxacts
+from tests.reference_formulas import EXTRA_CASES, JAX, NUMPY, REFERENCE, kinks
+
+ELEMENTWISE = jaxacts.names(elementwise=True)
+CASES = [(n, {}) for n in ELEMENTWISE] + EXTRA_CASES
+CASE_IDS = [n + "".join(f"-{k}={v}" for k, v in hp.items()) for n, hp in CASES]
+SMOOTH = [(n, hp) for n, hp in CASES if jaxacts.info(n).smooth]
+SMOOTH_IDS = [n + "".join(f"-{k}={v}" for k, v in hp.items()) for n, hp in SMOOTH]
+DTYPES = [jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64]
+# selu(x) = 1.0507 x: at the largest finite x the correctly rounded value is inf.
+OVERFLOWS_AT_MAX = {"selu"}
+
+
+def grid(name, hp, n=4001, lo=-20.0, hi=20.0, gap=1e-3):
+    """A dense float64 grid that stays ``gap`` away from the kinks."""
+    x = np.linspace(lo, hi, n)
+    for k in kinks(name, hp):
+        x = x[np.abs(x - k) > gap]
+    return x
+
+
+def reference_numpy(name, hp, x):
+    with np.errstate(all="ignore"):
+        return np.asarray(REFERENCE[name](NUMPY, np.asarray(x, np.float64), **hp), np.float64)
+
+
+def reference_grad(name, hp, x):
+    f = lambda v: REFERENCE[name](JAX, v, **hp)
+    return np.asarray(jax.vmap(jax.grad(f))(jnp.asarray(x, jnp.float64)))
+
+
+def ours(name, hp):
+    return jaxacts.get(name, **hp)
+
+
+def grad_of(f):
+    return jax.vmap(jax.grad(lambda v: f(v)))
+
+
+def test_every_activation_has_a_reference_formula_and_docstring():
+    missing = set(ELEMENTWISE) - set(REFERENCE)
+    assert not missing, f"add plain reference formulas for {sorted(missing)}"
+    for name in jaxacts.names():
+        doc = jaxacts.info(name).fn.__doc__ or ""
+        assert "Derivative" in doc and len(doc) > 40, f"{name} needs a docstring with its formula and derivative"
+        assert jaxacts.info(name).formula
+
+
+def test_public_names_have_docstrings():
+    for name in jaxacts.__all__:
+        obj = getattr(jaxacts, name)
+        if callable(obj):
+            assert (obj.__doc__ or "").strip(), name
+
+
+@pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
+def test_values_match_float64_closed_form(name, hp):
+    x = np.concatenate([grid(name, hp, gap=0.0), kinks(name, hp)])
+    got = np.asarray(ours(name, hp)(jnp.asarray(x, jnp.float64)))
+    np.testing.assert_allclose(got, reference_numpy(name, hp, x), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
+def test_derivative_matches_autodiff_of_plain_formula(name, hp):
+    x = grid(name, hp)
+    f = ours(name, hp)
+    got = np.asarray(grad_of(f)(jnp.asarray(x)))
+    np.testing.assert_allclose(got, reference_grad(name, hp, x), rtol=1e-10, atol=1e-12)
+    # The registry's derivative is the same hand-written rule that jax.grad uses.
+    np.testing.assert_allclose(np.asarray(jaxacts.derivative(name, **hp)(jnp.asarray(x))), got, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
+def test_derivative_matches_central_finite_differences(name, hp):
+    x = grid(name, hp, n=801)
+    f = ours(name, hp)
+    h = 1e-6
+    fd = (np.asarray(f(jnp.asarray(x + h))) - np.asarray(f(jnp.asarray(x - h)))) / (2 * h)
+    np.testing.assert_allclose(np.asarray(grad_of(f)(jnp.asarray(x))), fd, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name,hp", SMOOTH, ids=SMOOTH_IDS)
+def test_second_derivative_of_smooth_activations(name, hp):
+    x = grid(name, hp, n=801, lo=-12.0, hi=12.0)
+    f = ours(name, hp)
+    second = jax.vmap(jax.grad(jax.grad(lambda v: f(v))))
+    got = np.asarray(second(jnp.asarray(x)))
+    ref = jax.vmap(jax.grad(jax.grad(lambda v: REFERENCE[name](JAX, v, **hp))))(jnp.asarray(x))
+    np.testing.assert_allclose(got, np.asarray(ref), rtol=1e-8, atol=1e-10)
+    h = 1e-5
+    d = grad_of(f)
+    fd = (np.asarray(d(jnp.asarray(x + h))) - np.asarray(d(jnp.asarray(x - h)))) / (2 * h)
+    np.testing.assert_allclose(got, fd, rtol=1e-5, atol=1e-6)
+    # jax.hessian goes through the same rule.
+    np.testing.assert_allclose(float(jax.hessian(lambda v: f(v))(jnp.float64(0.3))), float(second(jnp.array([0.3]))[0]))
+
+
+def extreme_points(dtype):
+    fi = jnp.finfo(dtype)
+    mags = [0.0, 1e-30, 20.0, 88.7, 1e4, float(fi.max)]
+    return jnp.asarray([s * m for m in mags for s in (1.0, -1.0)], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
+def test_finite_values_and_gradients_at_extremes(name, hp, dtype):
+    x = extreme_points(dtype)
+    f = ours(name, hp)
+    y = f(x)
+    g = grad_of(f)(x)
+    chex.assert_type([y, g], dtype)
+    finite_y = jnp.isfinite(y)
+    if name in OVERFLOWS_AT_MAX:
+        finite_y = finite_y | (jnp.abs(x) == jnp.finfo(dtype).max)
+    assert bool(jnp.all(finite_y)), f"non-finite values at {x[~finite_y]}: {y[~finite_y]}"
+    assert bool(jnp.all(jnp.isfinite(g))), f"non-finite gradients at {x[~jnp.isfinite(g)]}: {g[~jnp.isfinite(g)]}"
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32], ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
+def test_low_precision_is_close_to_float64(name, hp, dtype):
+    x = jnp.asarray(grid(name, hp, n=2001, gap=0.02), dtype)  # representable points, kinks avoided
+    x64 = x.astype(jnp.float64)
+    f = ours(name, hp)
+    eps = float(jnp.finfo(dtype).eps)
+    tiny = float(jnp.finfo(dtype).tiny)
+    y, y64 = f(x).astype(jnp.float64), f(x64)
+    np.testing.assert_array_less(np.abs(y - y64), 2 * eps * (np.abs(y64) + np.abs(x64)) + tiny)
+    d, d64 = grad_of(f)(x).astype(jnp.float64), grad_of(f)(x64)
+    np.testing.assert_array_less(np.abs(d - d64), 4 * eps * (np.abs(d64) + np.abs(x64) + 1.0) + tiny)
+
+
+@pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
+def test_nan_in_gives_nan_out(name, hp):
+    x = jnp.array([jnp.nan, 1.0, jnp.nan], jnp.float32)
+    y = ours(name, hp)(x)
+    assert bool(jnp.isnan(y[0])) and bool(jnp.isnan(y[2])) and not bool(jnp.isnan(y[1]))
+
+
+@pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
+def test_transformations_agree(name, hp):
+    f = ours(name, hp)
+    x = jnp.linspace(-4.0, 4.0, 24, dtype=jnp.float32).reshape(4, 6) + 0.01
+    y = f(x)
+    chex.assert_trees_all_close(jax.jit(f)(x), y)
+    chex.assert_trees_all_close(jax.vmap(f)(x), y)
+    t = jnp.ones_like(x) * 0.5
+    y_jvp, t_out = jax.jvp(f, (x,), (t,))
+    d = jaxacts.derivative(name, **hp)(x)
+    chex.assert_trees_all_close(y_jvp, y)
+    chex.assert_trees_all_close(t_out, 0.5 * d, rtol=1e-6)
+    y_vjp, pullback = jax.vjp(f, x)
+    chex.assert_trees_all_close(pullback(t)[0], 0.5 * d, rtol=1e-6)
+    chex.assert_shape(y, x.shape)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_sharded_input_gives_sharded_equal_result(name):
+    devices = jax.devices()
+    assert len(devices) >= 2, "tests expect --xla_force_host_platform_device_count (see conftest.py)"
+    mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+    x = jnp.linspace(-5.0, 5.0, 16 * len(devices), dtype=jnp.float32).reshape(len(devices) * 4, 4)
+    xs = jax.device_put(x, sharding)
+    f = jax.jit(jaxacts.get(name))
+    y = f(xs)
+    assert y.sharding.is_equivalent_to(sharding, y.ndim)
+    # Compiled and eager code may differ by an ulp (fused transcendental approximations).
+    chex.assert_trees_all_close(y, jaxacts.get(name)(x), rtol=1e-6, atol=1e-6)
+    g = jax.jit(jax.grad(lambda v: jaxacts.get(name)(v).sum()))(xs)
+    chex.assert_trees_all_close(g, jax.grad(lambda v: jaxacts.get(name)(v).sum())(x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.bool_])
+def test_non_float_input_becomes_default_float(dtype):
+    y = jaxacts.relu(jnp.array([1, 0], dtype))
+    assert jnp.issubdtype(y.dtype, jnp.floating)
+
+
+# ----------------------------------------------------------------------------- metadata
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_metadata_matches_the_function(name):
+    info = jaxacts.info(name)
+    f = jaxacts.get(name)
+    x = np.linspace(-30.0, 30.0, 60001)
+    y = np.asarray(f(jnp.asarray(x)))
+    low, high = info.output_range
+    assert np.all(y >= low - 1e-9) and np.all(y <= high + 1e-9), (y.min(), y.max())
+    if info.monotonic:
+        assert np.all(np.diff(y) >= -1e-12)
+    else:
+        assert np.any(np.diff(y) < 0)
+    if info.zero_centred:
+        assert float(f(jnp.float64(0.0))) == 0.0 and y.min() < 0 < y.max()
+    if info.minimum is not None:
+        x_min, f_min = info.minimum
+        res = scipy.optimize.minimize_scalar(lambda v: float(f(jnp.float64(v))), bounds=(-3, 3), method="bounded",
+                                             options={"xatol": 1e-10})
+        assert abs(res.fun - f_min) < 1e-6 and abs(res.x - x_min) < 1e-4, (res.x, res.fun)
+        assert low == pytest.approx(f_min)
+    assert info.bounded_below == np.isfinite(low) and info.bounded_above == np.isfinite(high)
+
+
+def test_minima_from_references_md():
+    # REFERENCES.md, "Activation facts".
+    assert jaxacts.info("mish").minimum == pytest.approx((-1.192431, -0.3088434), abs=1e-6)
+    assert jaxacts.info("swish").minimum == pytest.approx((-1.2784645, -0.2784645), abs=1e-7)
+    assert jaxacts.info("gelu").minimum == pytest.approx((-0.75179, -0.169971), abs=1e-5)
+    assert jaxacts.info("hard_swish").minimum == (-1.5, -0.375)
+    res = scipy.optimize.minimize_scalar(lambda v: float(jaxacts.gelu(jnp.float64(v), approximate=True)),
+                                         bounds=(-3, 3), method="bounded", options={"xatol": 1e-10})
+    assert res.fun == pytest.approx(-0.170041, abs=1e-6) and res.x == pytest.approx(-0.75246, abs=1e-4)
+
+
+def test_selu_constants_and_kink_conventions():
+    assert jaxacts.SELU_ALPHA == 1.6732632423543772848170429916717
+    assert jaxacts.SELU_SCALE == 1.0507009873554804934193349852946
+    d = lambda name, x, **hp: float(jax.grad(jaxacts.get(name, **hp))(jnp.float64(x)))
+    assert d("relu", 0.0) == 0.0
+    assert d("relu6", 0.0) == 0.0 and d("relu6", 6.0) == 0.0
+    assert d("leaky_relu", 0.0) == 0.01  # PyTorch's convention; jax.nn gives 1
+    assert d("elu", 0.0) == 1.0 and d("selu", 0.0) == pytest.approx(jaxacts.SELU_SCALE * jaxacts.SELU_ALPHA)
+    assert d("hard_tanh", 1.0) == 0.0 and d("hard_tanh", -1.0) == 0.0
+    assert d("hard_swish", -3.0) == 0.0 and d("hard_swish", 3.0) == 1.0  # jax.nn's convention
+    assert d("heaviside", 0.0) == 0.0 and float(jaxacts.heaviside(0.0)) == 0.5
+    assert d("softshrink", 0.5) == 0.0 and d("hardshrink", 0.5) == 0.0
+
+
+# ----------------------------------------------------------------------------- the registry's errors
+
+
+def test_unknown_name_lists_valid_names_and_suggests_close_ones():
+    with pytest.raises(ValueError, match=r"Unknown activation 'seluu'.*Did you mean 'selu'.*Valid names:.*relu"):
+        jaxacts.get("seluu")
+    with pytest.raises(ValueError, match="Did you mean 'leaky_relu'"):
+        jaxacts.get("leakyrelu")
+
+
+def test_aliases_and_case():
+    assert jaxacts.get("Swish") is jaxacts.silu
+    assert jaxacts.info("hard-silu").name == "hard_swish"
+    assert jaxacts.get("step")(jnp.array([1.0]))[0] == 1.0
+
+
+@pytest.mark.parametrize("name,hp,message", [
+    ("elu", {"alpha": -1.0}, "alpha must be >= 0"),
+    ("rrelu", {"lower": 0.5, "upper": 0.1}, "lower must be <= upper"),
+    ("softplus", {"beta": 0.0}, "beta must be > 0"),
+    ("celu", {"alpha": 0.0}, "alpha must be > 0"),
+    ("hard_tanh", {"min_val": 1.0, "max_val": -1.0}, "min_val must be < max_val"),
+])
+def test_bad_hyperparameters_are_clear_errors(name, hp, message):
+    with pytest.raises(ValueError, match=message):
+        jaxacts.get(name, **hp)
+    with pytest.raises(ValueError, match=message):
+        jaxacts.get(name)(jnp.ones(3), **hp)
+
+
+def test_unknown_hyperparameter_names_the_valid_ones():
+    with pytest.raises(TypeError, match=r"unknown hyperparameter.*\['alpha'\]"):
+        jaxacts.get("elu", slope=0.1)
+
+
+def test_structural_errors():
+    with pytest.raises(ValueError, match="training=True needs a PRNG key"):
+        jaxacts.rrelu(jnp.ones(3), training=True)
+    with pytest.raises(ValueError, match="num_pieces=3 must divide"):
+        jaxacts.maxout(jnp.ones((2, 4)), num_pieces=3)
+    with pytest.raises(ValueError, match="odd size"):
+        jaxacts.glu(jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="not elementwise"):
+        jaxacts.derivative("maxout")
+
+
+# ----------------------------------------------------------------------------- rrelu, maxout, glu, prelu
+
+
+def test_rrelu_is_reproducible_bounded_and_uses_the_mean_slope_in_eval():
+    x = -jnp.ones((1000,), jnp.float32)
+    key = jax.random.key(3)
+    a = jaxacts.rrelu(x, key=key, training=True)
+    chex.assert_trees_all_equal(a, jaxacts.rrelu(x, key=key, training=True))
+    assert not bool(jnp.all(a == jaxacts.rrelu(x, key=jax.random.key(4), training=True)))
+    slopes = -a
+    assert float(slopes.min()) >= 1 / 8 and float(slopes.max()) <= 1 / 3
+    assert float(slopes.mean()) == pytest.approx((1 / 8 + 1 / 3) / 2, abs=0.01)
+    assert float(slopes.std()) > 0.05  # really random per element
+    chex.assert_trees_all_close(jaxacts.rrelu(x), jnp.full_like(x, -(1 / 8 + 1 / 3) / 2))
+    # the gradient in training is the slope that was drawn
+    g = jax.grad(lambda v: jaxacts.rrelu(v, key=key, training=True).sum())(x)
+    chex.assert_trees_all_close(g, slopes)
+
+
+def test_maxout_shape_value_and_gradient():
+    x = jax.random.normal(jax.random.key(0), (5, 12))
+    y = jaxacts.maxout(x, num_pieces=3)
+    chex.assert_shape(y, (5, 4))
+    chex.assert_trees_all_close(y, x.reshape(5, 4, 3).max(-1))
+    weights = jnp.arange(4.0, dtype=x.dtype)[None, :]
+    g = jax.grad(lambda v: (jaxacts.maxout(v, num_pieces=3) * jnp.broadcast_to(weights, (5, 4))).sum())(x)
+    one_hot = jax.nn.one_hot(x.reshape(5, 4, 3).argmax(-1), 3, dtype=x.dtype) * weights[:, :, None]
+    chex.assert_trees_all_close(g, one_hot.reshape(5, 12))
+    y0 = jaxacts.maxout(jnp.ones((6, 2)), num_pieces=3, axis=0)
+    chex.assert_shape(y0, (2, 2))
+    # ties: the whole gradient goes to the first maximal piece
+    chex.assert_trees_all_close(jax.grad(lambda v: jaxacts.maxout(v).sum())(jnp.ones(2)), jnp.array([1.0, 0.0]))
+
+
+def test_glu_matches_its_definition():
+    x = jax.random.normal(jax.random.key(1), (3, 8), jnp.float64)
+    a, b = x[:, :4], x[:, 4:]
+    chex.assert_trees_all_close(jaxacts.glu(x), a / (1 + jnp.exp(-b)))
+
+
+def test_prelu_slope_is_differentiable():
+    x = jnp.array([-2.0, -0.5, 1.0, 3.0])
+    gx, ga = jax.grad(lambda v, a: jaxacts.prelu(v, a).sum(), argnums=(0, 1))(x, jnp.float32(0.25))
+    chex.assert_trees_all_close(gx, jnp.array([0.25, 0.25, 1.0, 1.0]))
+    chex.assert_trees_all_close(ga, jnp.float32(-2.5))
+    per_channel = jnp.array([0.1, 0.2])
+    gc = jax.grad(lambda a: jaxacts.prelu(-jnp.ones((3, 2)), a).sum())(per_channel)
+    chex.assert_trees_all_close(gc, jnp.array([-3.0, -3.0]))
