@@ -35,21 +35,19 @@ _positive = lambda name: (lambda p: p[name] > 0, f"{name} must be > 0")
 _nonnegative = lambda name: (lambda p: p[name] >= 0, f"{name} must be >= 0")
 
 
-def _sigmoid_parts(x: Array) -> tuple[Array, Array]:
-    """(e, r) with e = exp(-|x|) in (0, 1] and r = 1 / (1 + e): sigmoid is r or e*r, never overflowing."""
-    e = jnp.exp(-jnp.abs(x))
-    return e, 1.0 / (1.0 + e)
+def _exp_neg_abs(x: Array) -> Array:
+    """exp(-|x|) in (0, 1]: the term of softplus-like forms that never overflows."""
+    return jnp.exp(-jnp.abs(x))
 
 
 def _sigmoid(x: Array) -> Array:
-    e, r = _sigmoid_parts(x)
-    return jnp.where(x >= 0, r, e * r)
+    # lax.logistic is XLA's own stable logistic (full relative precision in the left tail).
+    return lax.logistic(x)
 
 
 def _sigmoid_slope(x: Array) -> Array:
-    """sigmoid'(x) = e / (1 + e)^2 with e = exp(-|x|): exact in both tails."""
-    e, r = _sigmoid_parts(x)
-    return e * r * r
+    """sigmoid'(x) = sigmoid(x) sigmoid(-x): both factors exact, so both tails keep full precision."""
+    return lax.logistic(x) * lax.logistic(-x)
 
 
 def _between(x: Array, low, high) -> Array:
@@ -132,8 +130,9 @@ def _piecewise_linear_derivative(x, y):
 def sigmoid(x: ArrayLike) -> Array:
     r"""Logistic sigmoid: :math:`\sigma(x) = 1 / (1 + e^{-x})`.
 
-    Computed from e = exp(-|x|), so neither tail overflows and the left tail keeps full relative
-    precision. Derivative: :math:`\sigma(1 - \sigma) = e / (1 + e)^2`, exact in both tails.
+    XLA's logistic: neither tail overflows and the left tail keeps full relative precision.
+    Derivative: :math:`\sigma(x)(1 - \sigma(x))` with :math:`1 - \sigma(x)` computed as
+    :math:`\sigma(-x)`, so the right tail does not round to 0 early.
 
     >>> sigmoid(jnp.array([0.0]))
     Array([0.5], dtype=float32)
@@ -143,7 +142,7 @@ def sigmoid(x: ArrayLike) -> Array:
 
 @sigmoid.defderivative
 def _sigmoid_derivative(x, y):
-    return _sigmoid_slope(x)
+    return y * lax.logistic(-x)
 
 
 @elementwise
@@ -152,14 +151,13 @@ def log_sigmoid(x: ArrayLike) -> Array:
 
     Derivative: :math:`\sigma(-x)`.
     """
-    e, _ = _sigmoid_parts(x)
+    e = _exp_neg_abs(x)
     return jnp.minimum(x, 0.0) - jnp.log1p(e)
 
 
 @log_sigmoid.defderivative
 def _log_sigmoid_derivative(x, y):
-    e, r = _sigmoid_parts(x)
-    return jnp.where(x >= 0, e * r, r)
+    return lax.logistic(-x)
 
 
 @elementwise
@@ -504,7 +502,7 @@ def softplus(x: ArrayLike, *, beta: float = 1.0) -> Array:
     beta = 1 matches jax.nn and Keras; PyTorch's ``beta`` is the same parameter (its linear
     ``threshold`` shortcut is unnecessary here: the form is exact). Derivative: :math:`\sigma(\beta x)`.
     """
-    e, _ = _sigmoid_parts(beta * x)
+    e = _exp_neg_abs(beta * x)
     return jnp.maximum(x, 0.0) + jnp.log1p(e) / beta  # not max(beta x, 0) / beta: beta x may overflow
 
 
