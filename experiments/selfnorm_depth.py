@@ -1,0 +1,318 @@
+"""The self-normalization depth study: does SELU + LeCun-normal keep every layer at mean 0, variance 1?
+
+    python -m experiments.selfnorm_depth               # default grid, ~2-3 minutes on 2 CPU cores
+    python -m experiments.selfnorm_depth --quick       # seconds, a small version of everything
+    python -m experiments.selfnorm_depth --full        # depth 1000, width 1024: for a GPU/TPU
+
+Writes ``results.json`` (schema below), figures (PNG) and ``report.md`` to ``--out``
+(default ``results/selfnorm_depth``), and prints a summary table.
+
+What it should show: SELU with LeCun-normal weights and standardized inputs stays within
+|mean| < 0.1 and 0.8 < variance < 1.25 at every layer, following the mean-field prediction;
+unnormalized inputs are pulled back to (0, 1) within ~30 layers; He init, skip connections and
+most other activations drift away (ReLU + LeCun halves the second moment each layer).
+
+results.json schema:
+  criterion: the rule behind each verdict (text)
+  environment: backend, device count, jax version
+  config: the StudyConfig used
+  theory: SELU constants derived from scratch, the Jacobian of the SELU map at (0, 1) and its
+          spectral norm, alpha-dropout constants, and self-normalizing (scale, shift) of other activations
+  runs: list of {label, group, settings{activation, init, input, architecture, dropout, width, depth, seeds,
+        dtype, backend, device_count, scale, shift}, layers{<statistic>: {mean: [...], std: [...]}} (over seeds),
+        theory{mean, var, second_moment} or null, summary{final_mean, final_var, max_deviation,
+        theory_max_rel_error, self_normalizing}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxacts import initializers, theory
+from jaxacts._src import cli
+from jaxacts.probe import ProbeConfig, seeded_layer_stats
+
+CRITERION = ("self-normalizing: in every layer of the second half of the network, the pooled activation "
+             "mean (averaged over seeds) has |mean| < 0.1 and the pooled variance lies in (0.8, 1.25); "
+             "the first half is left free so that unnormalized inputs may converge")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    out: str = "results/selfnorm_depth"
+    width: int = 256
+    depth: int = 200
+    batch: int = 128
+    seeds: int = 3
+    seed: int = 0
+    activations: tuple[str, ...] = ("selu", "relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu", "silu", "mish")
+    inits: tuple[str, ...] = ("lecun_normal", "he_normal", "glorot_normal", "lecun_uniform", "uniform:0.058")
+    heatmap_depth: int = 100
+    widths: tuple[int, ...] = (64, 256, 1024)
+    conv_channels: int = 32
+    image_size: int = 8
+    variants: tuple[str, ...] = ("tanh", "elu", "gelu", "silu", "mish")
+
+
+HELP = {
+    "out": "output directory (must not hold an earlier results.json unless --overwrite)",
+    "width": "units per layer of the depth-curve networks",
+    "depth": "layers of the depth-curve networks",
+    "batch": "inputs per network",
+    "seeds": "random networks per configuration (vmapped; sharded over devices when divisible)",
+    "seed": "base PRNG seed",
+    "activations": "registry names for the activation x init heatmap",
+    "inits": "initializer names for the heatmap (uniform:A is U(-A, A))",
+    "heatmap_depth": "depth of the heatmap networks",
+    "widths": "widths of the finite-width drift runs (SELU, LeCun)",
+    "conv_channels": "channels of the convolutional variant",
+    "image_size": "image side of the convolutional variant",
+    "variants": "activations to scale-and-shift into self-normalizing variants",
+}
+
+QUICK = dict(width=64, depth=24, batch=32, seeds=2, activations=("selu", "relu", "tanh"),
+             inits=("lecun_normal", "he_normal"), heatmap_depth=12, widths=(32, 64), conv_channels=8, image_size=4,
+             variants=("tanh", "elu"))
+FULL = dict(width=1024, depth=1000, batch=512, seeds=8, heatmap_depth=300, widths=(64, 256, 1024, 4096),
+            conv_channels=128, image_size=16)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    label: str
+    group: str  # "curves", "heatmap" or "width"
+    probe: ProbeConfig
+    input: str  # "gaussian:MEAN:VAR", "digits" (standardized) or "pixels" (digits at 0..255)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def make_inputs(spec: str, key, batch: int, features: int, image_size: int | None = None) -> np.ndarray:
+    """Input batch for a spec: Gaussian with a given mean and variance, or scikit-learn digits."""
+    if spec.startswith("gaussian"):
+        _, mean, var = spec.split(":")
+        shape = (batch, image_size, image_size, features) if image_size else (batch, features)
+        return np.asarray(float(mean) + math.sqrt(float(var)) * jax.random.normal(key, shape, jnp.float32))
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+    x = load_digits().data.astype(np.float32)  # values 0..16
+    idx = np.asarray(jax.random.choice(key, x.shape[0], (min(batch, x.shape[0]),), replace=False))
+    x = x[idx]
+    if spec == "pixels":
+        return x * (255.0 / 16.0)
+    if spec == "digits":
+        full = load_digits().data.astype(np.float32)
+        return (x - full.mean(0)) / (full.std(0) + 1e-6)  # constant pixels stay 0
+    raise ValueError(f"unknown input {spec!r}: use gaussian:MEAN:VAR, digits or pixels")
+
+
+# ----------------------------------------------------------------------------- the grid
+
+
+def build_runs(c: StudyConfig) -> list[Run]:
+    g = "gaussian:0:1"
+    P = lambda **kw: ProbeConfig(**{"width": c.width, "depth": c.depth, **kw})
+    runs = [
+        Run("SELU, LeCun, N(0,1) input", "curves", P(), g),
+        Run("SELU, input N(1,4)", "curves", P(), "gaussian:1:4"),
+        Run("SELU, input N(0,16)", "curves", P(), "gaussian:0:16"),
+        Run("SELU, input N(0,0.02)", "curves", P(), "gaussian:0:0.02"),
+        Run("SELU, digits (standardized)", "curves", P(), "digits"),
+        Run("SELU, digits (raw pixels 0..255)", "curves", P(), "pixels"),
+        Run("SELU, He normal", "curves", P(init="he_normal"), g),
+        Run("SELU, skip connections", "curves", P(architecture="skip"), g),
+        Run("SELU, alpha dropout 0.05", "curves", P(dropout="alpha", dropout_rate=0.05), g),
+        Run("SELU, alpha dropout 0.1", "curves", P(dropout="alpha", dropout_rate=0.1), g),
+        Run("SELU, standard dropout 0.1", "curves", P(dropout="standard", dropout_rate=0.1), g),
+        Run("SELU CNN, LeCun", "curves", P(architecture="conv", width=c.conv_channels), g),
+        Run("ReLU, LeCun", "curves", P(activation="relu"), g),
+        Run("ReLU, He", "curves", P(activation="relu", init="he_normal"), g),
+        Run("tanh, LeCun", "curves", P(activation="tanh"), g),
+    ]
+    for name in c.variants:
+        v = theory.self_normalizing_variant(name)
+        runs.append(Run(f"{name} scaled to (0,1) [{v.scale:.3f} f + {v.shift:+.3f}]", "curves",
+                        P(activation=name, scale=v.scale, shift=v.shift), g))
+    for act in c.activations:
+        for init in c.inits:
+            runs.append(Run(f"{act} / {init}", "heatmap", P(activation=act, init=init, depth=c.heatmap_depth), g))
+    for w in c.widths:
+        runs.append(Run(f"SELU, width {w}", "width", P(width=w), g))
+    return runs
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _seed_keys(c: StudyConfig, index: int):
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(c.seed), index), c.seeds)
+    n = jax.device_count()
+    if n > 1 and c.seeds % n == 0:
+        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("seed",))
+        keys = jax.device_put(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed")))
+    return keys
+
+
+def _theory_for(run: Run, inputs: np.ndarray) -> dict | None:
+    p = run.probe
+    if p.dropout != "none":
+        return None  # the pooled map does not model dropout noise
+    sigma_w2 = initializers.weight_variance_gain(p.init, p.width, p.width)
+    f = p.activation if (p.scale, p.shift) == (1.0, 0.0) else _Scaled(p.activation, p.scale, p.shift)
+    q_in = float(np.mean(inputs.astype(np.float64) ** 2))
+    pred = theory.predict_layers(f, q_in, p.depth, sigma_w2=sigma_w2, skip=p.architecture == "skip")
+    return {k: v.tolist() for k, v in pred.items()}
+
+
+class _Scaled:
+    """scale * activation + shift, as a callable the theory can integrate (kinks kept)."""
+
+    def __init__(self, name, scale, shift):
+        from jaxacts import get, info
+        self.fn, self.kinks, self.scale, self.shift = get(name), info(name).kinks, scale, shift
+
+    def __call__(self, x):
+        return self.scale * self.fn(x) + self.shift
+
+
+def _summary(layers: dict, theory_layers: dict | None) -> dict:
+    mean = np.asarray(layers["mean"]["mean"])
+    var = np.asarray(layers["var"]["mean"])
+    half = slice(len(mean) // 2, None)
+    finite = bool(np.all(np.isfinite(mean)) and np.all(np.isfinite(var)))
+    ok = finite and bool(np.all(np.abs(mean[half]) < 0.1) and np.all((var[half] > 0.8) & (var[half] < 1.25)))
+    deviation = np.maximum(np.abs(mean), np.abs(var - 1.0))
+    out = {
+        "final_mean": float(mean[-1]), "final_var": float(var[-1]),
+        "max_deviation": float(np.nanmax(np.where(np.isfinite(deviation), deviation, np.inf))),
+        "self_normalizing": ok, "theory_max_rel_error": None,
+    }
+    if theory_layers is not None:
+        q_emp = np.asarray(layers["second_moment"]["mean"])
+        q_th = np.asarray(theory_layers["second_moment"])
+        with np.errstate(all="ignore"):
+            rel = np.abs(q_emp - q_th) / np.maximum(np.abs(q_th), 1e-12)
+        out["theory_max_rel_error"] = float(np.nanmax(rel)) if np.all(np.isfinite(rel)) else None
+    return out
+
+
+def run_study(c: StudyConfig, progress: bool = True) -> dict:
+    """Runs every configuration; returns the results dictionary (also what results.json holds)."""
+    runs = build_runs(c)
+    results = []
+    for i, run in enumerate(tqdm(runs, desc="depth study", disable=not progress)):
+        p = run.probe
+        key_in = jax.random.fold_in(jax.random.key(c.seed + 1), i)
+        conv = p.architecture == "conv"
+        inputs = make_inputs(run.input, key_in, c.batch, p.width, c.image_size if conv else None)
+        stats = jax.jit(seeded_layer_stats, static_argnums=1)(_seed_keys(c, i), p, jnp.asarray(inputs))
+        stats = {k: np.asarray(v, np.float64) for k, v in stats.items()}
+        layers = {k: {"mean": v.mean(0).tolist(), "std": v.std(0).tolist()} for k, v in stats.items()}
+        th = _theory_for(run, inputs)
+        results.append({
+            "label": run.label, "group": run.group,
+            "settings": {"activation": p.activation, "init": p.init, "input": run.input,
+                         "architecture": p.architecture, "dropout": p.dropout, "dropout_rate": p.dropout_rate,
+                         "width": p.width, "depth": p.depth, "seeds": c.seeds, "batch": int(inputs.shape[0]),
+                         "dtype": str(inputs.dtype), "scale": p.scale, "shift": p.shift,
+                         "backend": jax.default_backend(), "device_count": jax.device_count()},
+            "layers": layers, "theory": th, "summary": _summary(layers, th),
+        })
+    return {"criterion": CRITERION,
+            "environment": {"backend": jax.default_backend(), "device_count": jax.device_count(),
+                            "jax_version": jax.__version__},
+            "config": dataclasses.asdict(c), "theory": theory_section(c), "runs": results}
+
+
+def theory_section(c: StudyConfig) -> dict:
+    alpha, lam = theory.selu_constants()
+    alpha02, lam02 = theory.selu_constants(0.0, 2.0)
+    jac = np.asarray(theory.map_jacobian("selu_closed_form", 0.0, 1.0))
+    variants = {}
+    for name in dict.fromkeys(("elu",) + tuple(c.variants)):
+        v = theory.self_normalizing_variant(name)
+        variants[name] = {"scale": v.scale, "shift": v.shift, "jacobian": v.jacobian,
+                          "spectral_norm": v.spectral_norm, "attracting": v.attracting}
+    return {
+        "selu_alpha_01": alpha, "selu_lambda_01": lam, "selu_alpha_02": alpha02, "selu_lambda_02": lam02,
+        "selu_jacobian_at_0_1": jac.tolist(), "selu_spectral_norm_at_0_1": theory.spectral_norm(jac),
+        "selu_chi_1": theory.chi_1("selu", 1.0),
+        "alpha_dropout": {str(r): dict(zip(("alpha_prime", "a", "b"), theory.alpha_dropout_affine(r)))
+                          for r in (0.05, 0.1)},
+        "self_normalizing_variants": variants,
+    }
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def summary_table(results: dict, groups: Sequence[str] = ("curves", "width")) -> str:
+    rows = ["| configuration | final mean | final variance | max dev. from (0,1) | theory rel. error | self-normalizing |",
+            "|---|---|---|---|---|---|"]
+    for r in results["runs"]:
+        if r["group"] not in groups:
+            continue
+        s = r["summary"]
+        th = "-" if s["theory_max_rel_error"] is None else f"{s['theory_max_rel_error']:.3f}"
+        rows.append(f"| {r['label']} | {s['final_mean']:.3g} | {s['final_var']:.3g} | {s['max_deviation']:.3g} | "
+                    f"{th} | {'yes' if s['self_normalizing'] else 'no'} |")
+    return "\n".join(rows)
+
+
+def write_outputs(results: dict, out: str) -> list[str]:
+    from experiments import selfnorm_figures
+
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w") as fh:
+        json.dump(results, fh, indent=1)
+    figures = selfnorm_figures.draw_all(results, out)
+    with open(os.path.join(out, "report.md"), "w") as fh:
+        fh.write(selfnorm_figures.report(results, figures, summary_table(results)))
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    def extra(parser):
+        parser.add_argument("--quick", action="store_true", help="a small version of everything (seconds)")
+        parser.add_argument("--full", action="store_true", help="depth 1000, width 1024 (for a GPU/TPU)")
+        parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+
+    args = cli.parse(StudyConfig, argv, __doc__, HELP, extra)
+    if args.quick and args.full:
+        raise SystemExit("error: --quick and --full exclude each other")
+    preset = QUICK if args.quick else FULL if args.full else {}
+    defaults = StudyConfig()
+    # A preset changes only what the user did not set explicitly.
+    chosen = {k: v for k, v in preset.items() if getattr(args, k) == getattr(defaults, k)}
+    try:
+        c = cli.config_from_args(StudyConfig, args, **chosen)
+        build_runs(dataclasses.replace(c, variants=()))  # validates names before any work
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"error: {e}")
+    if os.path.exists(os.path.join(c.out, "results.json")) and not args.overwrite:
+        raise SystemExit(f"error: {c.out}/results.json exists; choose another --out or pass --overwrite")
+    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}, "
+          f"width {c.width}, depth {c.depth}, {c.seeds} seeds")
+    t0 = time.time()
+    results = run_study(c)
+    results["seconds"] = time.time() - t0
+    figures = write_outputs(results, c.out)
+    print(summary_table(results))
+    print(f"\n{len(results['runs'])} configurations in {results['seconds']:.0f} s; wrote {c.out}/results.json, "
+          f"{c.out}/report.md and {len(figures)} figures")
+    return results
+
+
+if __name__ == "__main__":
+    main()
