@@ -93,21 +93,21 @@ def _register(fn, formula, derivative_formula, output_range, *, smooth, monotoni
 
 _register(A.identity, r"x", r"1", (-INF, INF), smooth=True, monotonic=True, zero_centred=True,
           reference="-", aliases=("linear",))
-_register(A.heaviside, r"H(x) = [x > 0] \;(\tfrac12 \text{ at } 0)", r"0", (0.0, 1.0), smooth=False,
+_register(A.heaviside, r"H(x) = [x > 0] \;(\frac{1}{2} \text{ at } 0)", r"0", (0.0, 1.0), smooth=False,
           monotonic=True, zero_centred=False, kinks=(0.0,), aliases=("step", "unit_step"),
           reference="McCulloch & Pitts 1943; Rosenblatt 1958")
 _register(A.sign, r"\operatorname{sign}(x)", r"0", (-1.0, 1.0), smooth=False, monotonic=True,
           zero_centred=True, kinks=(0.0,), reference="-")
-_register(A.piecewise_linear, r"\min(\max(x + \tfrac12, 0), 1)", r"[-\tfrac12 < x < \tfrac12]", (0.0, 1.0),
+_register(A.piecewise_linear, r"\min(\max(x + \frac{1}{2}, 0), 1)", r"[-\frac{1}{2} < x < \frac{1}{2}]", (0.0, 1.0),
           smooth=False, monotonic=True, zero_centred=False, kinks=(-0.5, 0.5),
           reference="piecewise linear unit (textbook)")
 _register(A.sigmoid, r"\sigma(x) = \frac{1}{1 + e^{-x}}", r"\sigma(x)(1 - \sigma(x))", (0.0, 1.0), smooth=True,
           monotonic=True, zero_centred=False, aliases=("logistic",), reference="-")
 _register(A.log_sigmoid, r"\log\sigma(x)", r"\sigma(-x)", (-INF, 0.0), smooth=True, monotonic=True,
           zero_centred=False, reference="-")
-_register(A.hard_sigmoid, r"\mathrm{relu6}(x + 3)/6", r"\tfrac16[-3 < x < 3]", (0.0, 1.0), smooth=False,
+_register(A.hard_sigmoid, r"\mathrm{relu6}(x + 3)/6", r"\frac{1}{6}[-3 < x < 3]", (0.0, 1.0), smooth=False,
           monotonic=True, zero_centred=False, kinks=(-3.0, 3.0), reference="Howard et al. 2019 (MobileNetV3)")
-_register(A.sparse_sigmoid, r"\tfrac12\,\mathrm{clip}(x + 1, 0, 2)", r"\tfrac12[-1 < x < 1]", (0.0, 1.0),
+_register(A.sparse_sigmoid, r"\frac{1}{2}\,\mathrm{clip}(x + 1, 0, 2)", r"\frac{1}{2}[-1 < x < 1]", (0.0, 1.0),
           smooth=False, monotonic=True, zero_centred=False, kinks=(-1.0, 1.0),
           reference="Martins & Astudillo 2016 (sparsemax); jax.nn")
 _register(A.tanh, r"\tanh x", r"1 - \tanh^2 x", (-1.0, 1.0), smooth=True, monotonic=True, zero_centred=True,
@@ -153,11 +153,11 @@ _register(A.hard_swish, r"x\,\mathrm{relu6}(x + 3)/6", r"0,\; (2x + 3)/6,\; 1", 
 _register(A.mish, r"x \tanh(\mathrm{softplus}(x))",
           r"\tanh(\mathrm{sp}(x)) + x\,\mathrm{sech}^2(\mathrm{sp}(x))\,\sigma(x)", (-0.30884341302, INF), smooth=True,
           monotonic=False, zero_centred=True, minimum=(-1.19243122, -0.30884341302), reference="Misra 2019, arXiv 1908.08681")
-_register(A.softplus, r"\tfrac1\beta\log(1 + e^{\beta x})", r"\sigma(\beta x)", (0.0, INF), smooth=True,
+_register(A.softplus, r"\frac{1}{\beta}\log(1 + e^{\beta x})", r"\sigma(\beta x)", (0.0, INF), smooth=True,
           monotonic=True, zero_centred=False, reference="Dugas et al. 2001")
-_register(A.squareplus, r"\tfrac12(x + \sqrt{x^2 + b})", r"\tfrac12(1 + x/\sqrt{x^2 + b})", (0.0, INF),
+_register(A.squareplus, r"\frac{1}{2}(x + \sqrt{x^2 + b})", r"\frac{1}{2}(1 + x/\sqrt{x^2 + b})", (0.0, INF),
           smooth=True, monotonic=True, zero_centred=False, reference="Barron 2021, arXiv 2112.11687")
-_register(A.sparse_plus, r"0,\; \tfrac14(x + 1)^2,\; x", r"0,\; \tfrac12(x + 1),\; 1", (0.0, INF), smooth=False,
+_register(A.sparse_plus, r"0,\; \frac{1}{4}(x + 1)^2,\; x", r"0,\; \frac{1}{2}(x + 1),\; 1", (0.0, INF), smooth=False,
           monotonic=True, zero_centred=False, kinks=(-1.0, 1.0), reference="jax.nn (sparsemax family)")
 _register(A.lisht, r"x \tanh x", r"\tanh x + x(1 - \tanh^2 x)", (0.0, INF), smooth=True, monotonic=False,
           zero_centred=False, minimum=(0.0, 0.0), reference="Roy et al. 2019, arXiv 1901.05894")

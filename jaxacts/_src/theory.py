@@ -122,12 +122,14 @@ def spectral_norm(matrix) -> float:
     return float(np.linalg.norm(np.asarray(matrix, np.float64), 2))
 
 
+@_x64
 def iterate_map(f, mu0: float, nu0: float, depth: int, omega: float = 0.0, tau: float = 1.0) -> np.ndarray:
     """(depth, 2) array of (mu, nu) after each of ``depth`` layers of :func:`mean_field_map`."""
-    out, p = [], (mu0, nu0)
-    for _ in range(depth):
-        p = tuple(float(v) for v in mean_field_map(f, p[0], p[1], omega, tau))
-        out.append(p)
+    def step(p, _):
+        p = mean_field_map(f, p[0], p[1], omega, tau)
+        return p, p
+
+    _, out = jax.lax.scan(step, jnp.asarray([mu0, nu0], jnp.float64), None, length=depth)
     return np.asarray(out)
 
 
@@ -144,25 +146,24 @@ def pooled_layer(f, second_moment, sigma_w2: float = 1.0, sigma_b2: float = 0.0)
     return jnp.stack([mean, second - mean**2, second])
 
 
+@_x64
 def predict_layers(f, input_second_moment: float, depth: int, sigma_w2: float = 1.0, sigma_b2: float = 0.0,
                    skip: bool = False) -> dict[str, np.ndarray]:
     """Per-layer pooled mean, variance and second moment of a deep random network, as theory predicts.
 
     With ``skip`` the layer is h + f(Wh): the second moments add (the residual branch is
-    uncorrelated with h at random init), so q grows every layer.
+    uncorrelated with h at random init), so q grows every layer; mean and variance are then NaN
+    (the theory tracks the second moment only).
     """
-    q, rows = float(input_second_moment), []
-    for _ in range(depth):
-        mean, var, second = (float(v) for v in pooled_layer(f, q, sigma_w2, sigma_b2))
+    def step(q, _):
+        mean, var, second = pooled_layer(f, q, sigma_w2, sigma_b2)
         if skip:
-            # mean and second moment of h + f(Wh), with f(Wh) independent of h's own (zero-mean) signal
-            rows.append((float("nan"), float("nan"), q + second))
             q = q + second
-        else:
-            rows.append((mean, var, second))
-            q = second
-    arr = np.asarray(rows)
-    return {"mean": arr[:, 0], "var": arr[:, 1], "second_moment": arr[:, 2]}
+            return q, (jnp.nan * q, jnp.nan * q, q)
+        return second, (mean, var, second)
+
+    _, (mean, var, second) = jax.lax.scan(step, jnp.float64(input_second_moment), None, length=depth)
+    return {"mean": np.asarray(mean), "var": np.asarray(var), "second_moment": np.asarray(second)}
 
 
 @_x64
