@@ -267,7 +267,7 @@ def summary_table(results: dict, groups: Sequence[str] = ("curves", "width")) ->
         if r["group"] not in groups:
             continue
         s = r["summary"]
-        th = "-" if s["theory_max_rel_error"] is None else f"{s['theory_max_rel_error']:.3f}"
+        th = "-" if s["theory_max_rel_error"] is None else f"{s['theory_max_rel_error']:.3g}"
         rows.append(f"| {r['label']} | {s['final_mean']:.3g} | {s['final_var']:.3g} | {s['max_deviation']:.3g} | "
                     f"{th} | {'yes' if s['self_normalizing'] else 'no'} |")
     return "\n".join(rows)

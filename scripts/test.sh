@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a virtual environment (once) and runs the test suite.
+# Sets up .venv with the test extras and runs the default (fast) test suite; extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+bash scripts/setup.sh test
 .venv/bin/python -m pytest -q jaxacts tests "$@"

@@ -157,12 +157,13 @@ def test_transformations_agree(name, hp):
     f = ours(name, hp)
     x = jnp.linspace(-4.0, 4.0, 24, dtype=jnp.float32).reshape(4, 6) + 0.01
     y = f(x)
-    chex.assert_trees_all_close(jax.jit(f)(x), y)
-    chex.assert_trees_all_close(jax.vmap(f)(x), y)
+    # compiled code may fuse differently from eager code: agreement to float32 rounding
+    chex.assert_trees_all_close(jax.jit(f)(x), y, rtol=1e-6, atol=1e-7)
+    chex.assert_trees_all_close(jax.vmap(f)(x), y, rtol=1e-6, atol=1e-7)
     t = jnp.ones_like(x) * 0.5
     y_jvp, t_out = jax.jvp(f, (x,), (t,))
     d = jaxacts.derivative(name, **hp)(x)
-    chex.assert_trees_all_close(y_jvp, y)
+    chex.assert_trees_all_close(y_jvp, y, rtol=1e-6, atol=1e-7)
     chex.assert_trees_all_close(t_out, 0.5 * d, rtol=1e-6, atol=1e-7)
     y_vjp, pullback = jax.vjp(f, x)
     chex.assert_trees_all_close(pullback(t)[0], 0.5 * d, rtol=1e-6, atol=1e-7)

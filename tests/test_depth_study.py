@@ -56,8 +56,12 @@ def test_relu_second_moment_halves_with_lecun_and_is_preserved_with_he():
 def test_selu_pulls_unnormalized_inputs_back(nu0, expected):
     s = probe(ProbeConfig("selu", "lecun_normal", width=512, depth=40), input_var=nu0)
     var = s["var"].mean(0)
-    if expected is not None:  # REFERENCES.md: the variance map from nu0 (omega = 0)
-        np.testing.assert_allclose(var[[0, 1, 4, 9, 29]], expected, rtol=0.1)
+    # Pooled over units, each layer's input second moment is nu + mu^2 (every unit has its own random
+    # weight sum): the pooled map predicts the empirical curve closely ...
+    np.testing.assert_allclose(var, theory.predict_layers("selu", nu0, 40)["var"], rtol=0.06)
+    if expected is not None:
+        # ... and the paper's omega = 0 map (REFERENCES.md), which ignores that mu^2, to within 20%.
+        np.testing.assert_allclose(var[[0, 1, 4, 9, 29]], expected, rtol=0.2)
     assert abs(var[29] - 1.0) < 0.1 and np.all(np.abs(s["mean"].mean(0)[29:]) < 0.1)
 
 

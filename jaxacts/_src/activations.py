@@ -64,7 +64,7 @@ def identity(x: ArrayLike) -> Array:
 
     Derivative: 1 everywhere.
 
-    >>> identity(jnp.array([-1.0, 2.0]))
+    >>> identity(jnp.array([-1.0, 2.0], jnp.float32))
     Array([-1.,  2.], dtype=float32)
     """
     return x
@@ -82,7 +82,7 @@ def heaviside(x: ArrayLike, *, at_zero: float = 0.5) -> Array:
     Derivative: 0 everywhere (the Dirac delta at 0 is not representable; no gradient flows,
     as in ``jnp.heaviside``). Default ``at_zero = 0.5`` (the half-maximum convention).
 
-    >>> heaviside(jnp.array([-2.0, 0.0, 3.0]))
+    >>> heaviside(jnp.array([-2.0, 0.0, 3.0], jnp.float32))
     Array([0. , 0.5, 1. ], dtype=float32)
     """
     y = jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, at_zero)).astype(x.dtype)
@@ -134,7 +134,7 @@ def sigmoid(x: ArrayLike) -> Array:
     Derivative: :math:`\sigma(x)(1 - \sigma(x))` with :math:`1 - \sigma(x)` computed as
     :math:`\sigma(-x)`, so the right tail does not round to 0 early.
 
-    >>> sigmoid(jnp.array([0.0]))
+    >>> sigmoid(jnp.array([0.0], jnp.float32))
     Array([0.5], dtype=float32)
     """
     return _sigmoid(x)
@@ -235,7 +235,7 @@ def relu(x: ArrayLike) -> Array:
 
     Derivative: 1 for x > 0, 0 for x <= 0 (relu'(0) = 0, as jax.nn and PyTorch).
 
-    >>> relu(jnp.array([-1.0, 0.0, 2.0]))
+    >>> relu(jnp.array([-1.0, 0.0, 2.0], jnp.float32))
     Array([0., 0., 2.], dtype=float32)
     """
     return jnp.maximum(x, 0.0)
@@ -455,7 +455,7 @@ def hard_swish(x: ArrayLike) -> Array:
     r"""Hard swish / hard SiLU (Howard et al. 2019, MobileNetV3): :math:`x\,\mathrm{relu6}(x + 3)/6`.
 
     Derivative: 0 for x <= -3, (2x + 3)/6 on (-3, 3), 1 for x >= 3 -- the outer value at the corners,
-    as jax.nn (PyTorch uses the inner one: -1/2 at -3, 3/2 at 3).
+    as jax.nn and PyTorch 2.13.
     """
     return x * (jnp.clip(x + 3.0, 0.0, 6.0) / 6.0)  # x * 6 could overflow
 
@@ -662,7 +662,7 @@ def maxout(x: ArrayLike, *, num_pieces: int = 2, axis: int = -1) -> Array:
     group is reduced by max, so the output has ``units`` there. The layer that owns the k linear
     pieces lives with the models. Derivative: 1 at the first maximal entry of each group, 0 elsewhere.
 
-    >>> maxout(jnp.array([1.0, 3.0, -2.0, -5.0]), num_pieces=2)
+    >>> maxout(jnp.array([1.0, 3.0, -2.0, -5.0], jnp.float32), num_pieces=2)
     Array([ 3., -2.], dtype=float32)
     """
     return _maxout(as_float(x), num_pieces, axis)

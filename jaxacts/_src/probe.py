@@ -125,7 +125,7 @@ def layer_stats(key: Array, config: ProbeConfig, inputs: Array) -> dict[str, Arr
         h_last, rest = jax.lax.scan(step, h0, (jax.random.split(k_layers, config.depth - 1), probes[1:]))
         stats = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
         readout = jax.random.normal(k_readout, h_last.shape[-1:], dtype)
-        loss = jnp.sum(h_last * readout)
+        loss = jnp.sum(h_last @ readout)
         return loss, stats
 
     hidden_shape = inputs.shape[:-1] + (config.width,)
