@@ -1,0 +1,144 @@
+"""Train MLPs or CNNs with any activation(s) on offline data; several seeds at once; compare activations.
+
+    python -m experiments.train --out runs/x                               # MNIST-1D MLP, ReLU, 3 seeds (~1 min)
+    python -m experiments.train --out runs/cmp --activation relu,selu,tanh,gelu --model cnn
+    python -m experiments.train --out runs/x --resume                      # continue after an interruption
+
+One activation writes to --out: metrics.jsonl, summary.json (test_accuracy, test_loss, train_loss,
+steps, seconds, per-seed values, the full config), curves.png and checkpoints/. Several activations
+write one such folder each under --out, plus comparison.json, comparison.md (mean +- std test
+accuracy, steps to the target training loss) and comparison.png (all learning curves).
+Several hosts: call ``jax.distributed.initialize()`` first (e.g. via JAX's cluster auto-detection);
+the batch is sharded over ``jax.devices()``, which then spans every host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+import jax
+
+from jaxacts._src.data import DATASETS, DataError
+from jaxacts._src.init import INITIALIZERS
+from jaxacts._src.loop import TrainConfig, TrainingDiverged, _read_log, fit
+from jaxacts._src.models import NORMS, ModelConfig
+from jaxacts._src.plotting import learning_curves
+from jaxacts._src.train import OPTIMIZERS, SCHEDULES, OptimConfig
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = p.add_argument
+    a("--out", required=True, help="output directory (refused if it holds a run, unless --resume)")
+    a("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    a("--dataset", default="mnist1d", choices=DATASETS)
+    a("--data-dir", default="", help="folder with MNIST/Fashion-MNIST IDX files or CIFAR-10 batches / cifar10.npz")
+    a("--model", default="mlp", choices=("mlp", "cnn"))
+    a("--activation", default="relu", help="registry name(s), comma-separated for a comparison; also prelu, "
+      "prelu_shared, silu_learnable, maxout (default: relu)")
+    a("--init", default="he_normal", help=f"one of {', '.join(INITIALIZERS)} (default: he_normal)")
+    a("--depth", type=int, default=3, help="MLP hidden layers (default: 3)")
+    a("--width", type=int, default=256, help="MLP width / CNN dense head width (default: 256)")
+    a("--channels", default="32,64", help="CNN conv channels, comma-separated (default: 32,64)")
+    a("--kernel-size", type=int, default=5, help="CNN kernel size (default: 5)")
+    a("--norm", default="none", choices=NORMS)
+    a("--skip", action="store_true", help="residual connections between equal-width layers")
+    a("--dropout", default="none", choices=("none", "standard", "alpha"))
+    a("--dropout-rate", type=float, default=0.0)
+    a("--optimizer", default="adam", choices=OPTIMIZERS)
+    a("--lr", type=float, default=2e-3, help="peak learning rate (default: 2e-3)")
+    a("--schedule", default="cosine", choices=SCHEDULES)
+    a("--warmup-steps", type=int, default=0)
+    a("--weight-decay", type=float, default=0.0)
+    a("--clip-norm", type=float, default=0.0, help="clip the global gradient norm (0: off)")
+    a("--epochs", type=int, default=60)
+    a("--batch-size", type=int, default=100)
+    a("--seeds", type=int, default=3, help="models trained together with jax.vmap (default: 3)")
+    a("--seed", type=int, default=0)
+    a("--log-every", type=int, default=20, help="steps per metrics.jsonl line")
+    a("--checkpoint-every", type=int, default=500)
+    a("--target-loss", type=float, default=0.1, help="training loss whose first crossing is reported")
+    a("--layer-stats", action="store_true", help="log per-layer activation mean/variance/dead fraction per epoch")
+    return p
+
+
+def config_from(args: argparse.Namespace, activation: str) -> TrainConfig:
+    model = ModelConfig(kind=args.model, activation=activation, init=args.init, depth=args.depth, width=args.width,
+                        norm=args.norm, skip=args.skip, dropout=args.dropout, dropout_rate=args.dropout_rate,
+                        channels=tuple(int(c) for c in args.channels.split(",") if c.strip()),
+                        kernel_size=args.kernel_size)
+    optim = OptimConfig(args.optimizer, args.lr, args.schedule, args.warmup_steps, args.weight_decay, args.clip_norm)
+    return TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=model, optim=optim, epochs=args.epochs,
+                       batch_size=args.batch_size, seeds=args.seeds, seed=args.seed, log_every=args.log_every,
+                       checkpoint_every=args.checkpoint_every, target_loss=args.target_loss,
+                       layer_stats=args.layer_stats)
+
+
+def comparison_table(summaries: dict[str, dict | str]) -> str:
+    rows = ["| activation | test accuracy (mean +- std) | test loss | train loss | steps to train loss <= target | seeds |",
+            "|---|---|---|---|---|---|"]
+    for name, s in summaries.items():
+        if isinstance(s, str):
+            rows.append(f"| {name} | {s} | - | - | - | - |")
+            continue
+        acc = s["per_seed"]["test_accuracy"]
+        reach = s["steps_to_target_loss"]
+        n_reached = sum(r is not None for r in reach["per_seed"])
+        steps = (f"{reach['mean']:.0f}" if reach["mean"] is not None else
+                 f"not reached ({n_reached}/{len(reach['per_seed'])} seeds)")
+        rows.append(f"| {name} | {acc['mean']:.4f} +- {acc['std']:.4f} | {s['test_loss']:.4f} | {s['train_loss']:.4f} | "
+                    f"{steps} (target {reach['target']}) | {s['seeds']} |")
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    args = parser().parse_args(argv)
+    activations = [a.strip() for a in args.activation.split(",") if a.strip()]
+    try:
+        configs = {a: config_from(args, a) for a in activations}  # validates every name before training
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+    if len(set(activations)) != len(activations):
+        raise SystemExit("error: an activation is listed twice")
+    if os.path.exists(args.out) and os.listdir(args.out) and not args.resume:
+        raise SystemExit(f"error: {args.out} already holds a run; pass --resume to continue it or choose another --out")
+    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}; dataset {args.dataset}, model "
+          f"{args.model}, {args.seeds} seed(s), activations: {', '.join(activations)}", flush=True)
+    summaries: dict[str, dict | str] = {}
+    single = len(activations) == 1
+    for name, config in configs.items():
+        out = args.out if single else os.path.join(args.out, name)
+        resume = args.resume and os.path.exists(os.path.join(out, "checkpoints"))
+        done = os.path.join(out, "summary.json")
+        try:
+            if resume and os.path.exists(done):
+                with open(done) as fh:
+                    summaries[name] = json.load(fh)
+                continue
+            summaries[name] = fit(config, out, resume=resume)
+        except TrainingDiverged as e:
+            print(f"{name}: {e}", file=sys.stderr)
+            if single:
+                raise SystemExit(1)
+            summaries[name] = "diverged"
+        except (DataError, FileExistsError, FileNotFoundError, ValueError) as e:
+            raise SystemExit(f"error: {e}")
+    table = comparison_table(summaries)
+    print(table)
+    if not single:
+        with open(os.path.join(args.out, "comparison.json"), "w") as fh:
+            json.dump(summaries, fh, indent=1)
+        with open(os.path.join(args.out, "comparison.md"), "w") as fh:
+            fh.write(table + "\n")
+        curves = {n: _read_log(os.path.join(args.out, n, "metrics.jsonl"), 10**12) for n in activations}
+        learning_curves(curves, os.path.join(args.out, "comparison.png"))
+        print(f"wrote {args.out}/comparison.md, comparison.json, comparison.png")
+    return summaries
+
+
+if __name__ == "__main__":
+    main()
