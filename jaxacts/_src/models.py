@@ -109,16 +109,19 @@ class MLP(nnx.Module):
         kernel_init = initializers.initializer(config.init)
         bias_init = jax.nn.initializers.constant(config.bias_init)
         out = config.width * (config.maxout_pieces if config.activation == "maxout" else 1)
+        # Batch norm subtracts the mean: a bias before it has zero gradient (and Adam would amplify its
+        # rounding noise), so it is left out there; batch norm's own shift takes its place.
+        use_bias = config.norm != "batch"
         blocks, features = [], in_features
         for _ in range(config.depth):
-            linear = nnx.Linear(features, out, kernel_init=kernel_init, bias_init=bias_init, rngs=rngs)
+            linear = nnx.Linear(features, out, kernel_init=kernel_init, bias_init=bias_init, use_bias=use_bias, rngs=rngs)
             blocks.append(_Block(linear, config.width, config, rngs, skip=config.skip and features == config.width))
             features = config.width
         self.blocks = nnx.List(blocks)
         self.head = nnx.Linear(features, num_classes, kernel_init=kernel_init, rngs=rngs)
 
     def __call__(self, x, *, train: bool = False, key=None, return_hidden: bool = False):
-        h = x.reshape(x.shape[0], -1)
+        h = x.reshape(x.shape[0], -1).astype(self.head.kernel.dtype)  # inputs take the parameters' dtype
         hidden = []
         keys = jax.random.split(key, len(self.blocks)) if key is not None else [None] * len(self.blocks)
         for block, k in zip(self.blocks, keys):
@@ -146,7 +149,7 @@ class CNN(nnx.Module):
         blocks, in_ch, size, pools = [], input_shape[-1], list(input_shape[:-1]), []
         for ch in config.channels:
             conv = nnx.Conv(in_ch, ch * pieces, (config.kernel_size,) * self.spatial, kernel_init=kernel_init,
-                            bias_init=bias_init, rngs=rngs)
+                            bias_init=bias_init, use_bias=config.norm != "batch", rngs=rngs)
             blocks.append(_Block(conv, ch, config, rngs, skip=config.skip and in_ch == ch))
             pool = min(size) >= 2
             pools.append(pool)
@@ -155,13 +158,14 @@ class CNN(nnx.Module):
         self.blocks = nnx.List(blocks)
         self.pools = tuple(pools)
         flat = in_ch * math.prod(size)
-        dense = nnx.Linear(flat, config.width * pieces, kernel_init=kernel_init, bias_init=bias_init, rngs=rngs)
+        dense = nnx.Linear(flat, config.width * pieces, kernel_init=kernel_init, bias_init=bias_init,
+                           use_bias=config.norm != "batch", rngs=rngs)
         self.dense = _Block(dense, config.width, dataclasses.replace(config, skip=False), rngs, skip=False)
         self.head = nnx.Linear(config.width, num_classes, kernel_init=kernel_init, rngs=rngs)
 
     def __call__(self, x, *, train: bool = False, key=None, return_hidden: bool = False):
         keys = jax.random.split(key, len(self.blocks) + 1) if key is not None else [None] * (len(self.blocks) + 1)
-        h, hidden = x.reshape((x.shape[0],) + self.input_shape), []
+        h, hidden = x.reshape((x.shape[0],) + self.input_shape).astype(self.head.kernel.dtype), []
         for block, pool, k in zip(self.blocks, self.pools, keys):
             h = block(h, train=train, key=k)
             hidden.append(h)

@@ -17,8 +17,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from jaxacts._src import init as initializers
-from jaxacts._src import registry
-from jaxacts._src.theory import alpha_dropout_affine
+from jaxacts._src import layers, registry
 
 ARCHITECTURES = ("plain", "skip", "conv")
 DROPOUTS = ("none", "alpha", "standard")
@@ -62,16 +61,6 @@ class ProbeConfig:
             raise ValueError(f"width and depth must be >= 1, got width={self.width}, depth={self.depth}")
 
 
-def _dropout(config: ProbeConfig, key: Array, h: Array) -> Array:
-    if config.dropout == "none" or config.dropout_rate == 0.0:
-        return h
-    keep = jax.random.bernoulli(key, 1.0 - config.dropout_rate, h.shape)
-    if config.dropout == "standard":
-        return jnp.where(keep, h / (1.0 - config.dropout_rate), 0.0)
-    a_prime, a, b = alpha_dropout_affine(config.dropout_rate)
-    return a * jnp.where(keep, h, a_prime) + b
-
-
 def _stats(z: Array, h: Array) -> dict[str, Array]:
     units = h.reshape(-1, h.shape[-1])  # (examples [x positions], units)
     return {
@@ -108,7 +97,7 @@ def layer_stats(key: Array, config: ProbeConfig, inputs: Array) -> dict[str, Arr
         else:
             z = h @ init(w_key, (fan_in, config.width), dtype)
         out = config.scale * act(z) + config.shift
-        out = _dropout(config, d_key, out) + probe
+        out = layers.dropout(out, kind=config.dropout, rate=config.dropout_rate, train=True, key=d_key) + probe
         if config.architecture == "skip" and h.shape == out.shape:
             out = h + out
         return z, out

@@ -100,6 +100,10 @@ def _loss_and_logits(graphdef, params, rest, x, y, *, train, key):
     return loss, (logits, new_rest)
 
 
+def _global_norm(tree) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
+
+
 def make_train_step(graphdef, tx, schedule, mesh: jax.sharding.Mesh | None = None):
     """The compiled step for S seeds: (state, x_all, y_all, indices (S, B), keys (S,)) -> (state, metrics)."""
 
@@ -113,8 +117,8 @@ def make_train_step(graphdef, tx, schedule, mesh: jax.sharding.Mesh | None = Non
             "loss": loss,
             "accuracy": jnp.mean(jnp.argmax(logits, -1) == y),
             "lr": jnp.asarray(schedule(state.step), jnp.float32),
-            "grad_norm": optax.global_norm(grads),
-            "param_norm": optax.global_norm(params),
+            "grad_norm": _global_norm(grads),
+            "param_norm": _global_norm(params),
         }
         return TrainState(params, rest, opt_state, state.step + 1), metrics
 

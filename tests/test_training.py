@@ -1,0 +1,309 @@
+"""Models, data, the training step and loop: compiled once, vmapped seeds, sharding, resume, divergence."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pickle
+import struct
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxacts import models as M
+
+SMALL = M.ModelConfig(kind="mlp", activation="relu", depth=2, width=32)
+
+
+@pytest.fixture(autouse=True)
+def standard_promotion():
+    # optax mixes Python floats with int32 step counters, which strict promotion rejects; the
+    # library's own code is exercised under strict promotion in the other test files.
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def tiny_dataset(n=96, d=6, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = (np.argmax(x[:, :classes], 1)).astype(np.int32)
+    return M.Dataset("tiny", x, y, x[:32], y[:32], classes)
+
+
+def n_params(model):
+    return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+# ----------------------------------------------------------------------------- the hand-written network
+
+
+def test_handwritten_two_layer_gradients_equal_autodiff_of_summed_bce():
+    k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(k1, (16, 20), jnp.float64)
+    y = (jax.random.uniform(k2, (16, 4)) > 0.5).astype(jnp.float64)
+    params = (jax.random.uniform(k3, (20, 12), jnp.float64, -0.058, 0.058), jnp.full((12, 4), 0.077, jnp.float64))
+    manual = M.two_layer_sigmoid.manual_gradients(params, x, y)
+    auto = jax.grad(M.two_layer_sigmoid.loss)(params, x, y)
+    chex.assert_trees_all_close(manual, auto, rtol=1e-12, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------- models and layers
+
+
+@pytest.mark.parametrize("kind,shape", [("mlp", (8, 8)), ("cnn", (8, 8)), ("cnn", (40,)), ("cnn", (6, 6, 3))])
+def test_model_shapes(kind, shape):
+    model = M.build_model(M.ModelConfig(kind=kind, width=16, channels=(4, 8)), shape, 10, jax.random.key(0))
+    chex.assert_shape(model(jnp.ones((5,) + shape)), (5, 10))
+
+
+def test_maxout_multiplies_hidden_parameters_by_k():
+    plain = M.build_model(M.ModelConfig(activation="relu", depth=1, width=16), (10,), 3, jax.random.key(0))
+    maxout = M.build_model(M.ModelConfig(activation="maxout", depth=1, width=16, maxout_pieces=3), (10,), 3,
+                           jax.random.key(0))
+    head = 16 * 3 + 3
+    assert n_params(maxout) - head == 3 * (n_params(plain) - head)
+
+
+def test_prelu_layer_starts_at_quarter_and_learns_its_slope():
+    layer = M.PReLU(4)
+    chex.assert_trees_all_close(layer.slope[...], jnp.full((4,), 0.25))
+    grads = nnx.grad(lambda m: m(-jnp.ones((3, 4))).sum())(layer)
+    chex.assert_trees_all_close(grads.slope[...], jnp.full((4,), -3.0))
+
+
+def test_rrelu_layer_is_random_in_training_and_mean_in_eval():
+    layer = M.RReLU()
+    x = -jnp.ones((2000,))
+    a = layer(x, train=True, key=jax.random.key(0))
+    chex.assert_trees_all_equal(a, layer(x, train=True, key=jax.random.key(0)))
+    assert float(jnp.std(a)) > 0.05
+    chex.assert_trees_all_close(layer(x), jnp.full_like(x, -(1 / 8 + 1 / 3) / 2))
+
+
+def test_alpha_dropout_keeps_zero_mean_unit_variance():
+    x = jax.random.normal(jax.random.key(0), (200_000,))
+    y = M.dropout(x, kind="alpha", rate=0.1, train=True, key=jax.random.key(1))
+    assert abs(float(y.mean())) < 0.01 and abs(float(y.var()) - 1.0) < 0.01
+    chex.assert_trees_all_equal(M.dropout(x, kind="alpha", rate=0.1, train=False, key=None), x)
+
+
+def test_model_config_errors_are_clear():
+    with pytest.raises(ValueError, match="Unknown activation 'rleu'.*learnable"):
+        M.ModelConfig(activation="rleu")
+    with pytest.raises(ValueError, match="norm 'group'"):
+        M.ModelConfig(norm="group")
+    with pytest.raises(ValueError, match="optimizer 'adamax'"):
+        M.OptimConfig(optimizer="adamax")
+
+
+# ----------------------------------------------------------------------------- the step
+
+
+def _setup(seeds, config=SMALL, data=None, lr=1e-2):
+    data = data or tiny_dataset()
+    tx, schedule = M.make_optimizer(M.OptimConfig(lr=lr), 100)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    graphdef, state = M.init_state(keys, config, data.example_shape, data.num_classes, tx)
+    return data, graphdef, state, tx, schedule
+
+
+def test_train_step_compiles_once():
+    data, graphdef, state, tx, schedule = _setup(2)
+    step = M.make_train_step(graphdef, tx, schedule)
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    for i in range(3):
+        idx = jnp.stack([jnp.arange(16) + i, jnp.arange(16) + 2 * i])
+        state, metrics = step(state, x, y, idx, jax.random.split(jax.random.key(i), 2))
+    assert step._cache_size() == 1
+    assert set(metrics) == {"loss", "accuracy", "lr", "grad_norm", "param_norm"}
+    chex.assert_shape(metrics["loss"], (2,))
+
+
+def test_vmapped_seeds_equal_separate_runs():
+    config = M.ModelConfig(activation="rrelu", depth=2, width=16, dropout="standard", dropout_rate=0.2, norm="batch")
+    data, graphdef, both, tx, schedule = _setup(2, config)
+    step = M.make_train_step(graphdef, tx, schedule)
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    singles = [jax.tree.map(lambda a, s=s: a[s: s + 1], both) for s in range(2)]
+    for i in range(4):
+        idx = jnp.stack([jnp.arange(16) + i, jnp.arange(16) + 3 * i])
+        keys = jax.random.split(jax.random.key(i), 2)
+        both, _ = step(both, x, y, idx, keys)
+        singles = [step(st, x, y, idx[s: s + 1], keys[s: s + 1])[0] for s, st in enumerate(singles)]
+    for s in range(2):
+        chex.assert_trees_all_close(jax.tree.map(lambda a: a[s: s + 1], both.params), singles[s].params,
+                                    rtol=1e-5, atol=1e-6)
+
+
+def test_sharded_batch_equals_one_device(tmp_path):
+    assert jax.device_count() >= 4
+    config = M.TrainConfig(model=M.ModelConfig(depth=2, width=32, norm="batch"), epochs=2, batch_size=16, seeds=2,
+                           log_every=2, checkpoint_every=100)
+    data = tiny_dataset()
+    one = M.fit(config, str(tmp_path / "one"), dataset=data, devices=jax.devices()[:1], progress=False)
+    four = M.fit(config, str(tmp_path / "four"), dataset=data, devices=jax.devices()[:4], progress=False)
+    np.testing.assert_allclose(M.param_vector(str(tmp_path / "four")), M.param_vector(str(tmp_path / "one")),
+                               rtol=1e-4, atol=1e-5)
+    assert four["test_accuracy"] == pytest.approx(one["test_accuracy"], abs=1e-6)
+    with pytest.raises(ValueError, match="divisible by the 4 devices"):
+        M.data_mesh(18, jax.devices()[:4])
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
+    config = M.TrainConfig(model=M.ModelConfig(activation="rrelu", depth=2, width=16, dropout="standard",
+                                               dropout_rate=0.1), epochs=3, batch_size=16, seeds=2, log_every=3,
+                           checkpoint_every=4)
+    data = tiny_dataset()
+    full = M.fit(config, str(tmp_path / "full"), dataset=data, progress=False)
+    partial = M.fit(config, str(tmp_path / "cut"), dataset=data, stop_after=7, progress=False)
+    assert partial == {"stopped_at": 7, "total_steps": 18}
+    resumed = M.fit(config, str(tmp_path / "cut"), dataset=data, resume=True, progress=False)
+    np.testing.assert_array_equal(M.param_vector(str(tmp_path / "cut")), M.param_vector(str(tmp_path / "full")))
+    assert resumed["test_accuracy"] == full["test_accuracy"]
+    with open(tmp_path / "cut" / "metrics.jsonl") as fh:
+        steps = [json.loads(line)["step"] for line in fh if '"train"' in line]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # no duplicated log lines after resume
+    with open(tmp_path / "full" / "summary.json") as fh:
+        summary = json.load(fh)
+    assert {"test_accuracy", "test_loss", "train_loss", "steps", "seconds", "config", "per_seed"} <= set(summary)
+    assert len(summary["per_seed"]["test_accuracy"]["per_seed"]) == 2
+    assert os.path.getsize(tmp_path / "full" / "curves.png") > 0
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_a_checkpoint(tmp_path):
+    config = M.TrainConfig(model=M.ModelConfig(depth=2, width=16, activation="relu"),
+                           optim=M.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000)
+    with pytest.raises(M.TrainingDiverged, match=r"loss became .* last good checkpoint \(step 0\)"):
+        M.fit(config, str(tmp_path / "boom"), dataset=tiny_dataset(), progress=False)
+    assert os.path.isdir(tmp_path / "boom" / "checkpoints" / "0")
+
+
+def test_existing_output_is_not_overwritten(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="--resume"):
+        M.fit(M.TrainConfig(epochs=1), str(out), dataset=tiny_dataset(), progress=False)
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _write_idx(path, array, gz=False):
+    codes = {np.uint8: 0x08}
+    header = bytes([0, 0, codes[array.dtype.type], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    raw = header + array.tobytes()
+    with open(path, "wb") as fh:
+        fh.write(gzip.compress(raw) if gz else raw)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_idx_files_load(tmp_path, gz):
+    rng = np.random.default_rng(0)
+    suffix = ".gz" if gz else ""
+    for split, n in (("train", 30), ("t10k", 10)):
+        _write_idx(tmp_path / f"{split}-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n, 28, 28), np.uint8), gz)
+        _write_idx(tmp_path / f"{split}-labels-idx1-ubyte{suffix}", rng.integers(0, 10, (n,), np.uint8), gz)
+    d = M.load_dataset("fashion_mnist", data_dir=str(tmp_path))
+    assert d.x_train.shape == (30, 28, 28) and d.x_test.shape == (10, 28, 28) and d.num_classes == 10
+
+
+def test_corrupt_and_missing_files_name_the_file(tmp_path):
+    _write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((5, 4, 4), np.uint8))
+    data = (tmp_path / "train-images-idx3-ubyte").read_bytes()
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(data[:-7])
+    with pytest.raises(M.DataError, match=r"train-images-idx3-ubyte: expected 80 bytes.*found 73 \(truncated\?\)"):
+        M.read_idx(str(tmp_path / "train-images-idx3-ubyte"))
+    (tmp_path / "bad").write_bytes(b"\x1f\x8bnot gzip at all")
+    with pytest.raises(M.DataError, match="bad: corrupt gzip"):
+        M.read_idx(str(tmp_path / "bad"))
+    with pytest.raises(M.DataError, match="nowhere: none of train-images-idx3-ubyte"):
+        M.load_dataset("mnist", data_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(M.DataError, match="--data-dir"):
+        M.load_dataset("cifar10")
+
+
+def test_cifar_batches_load_without_running_pickled_code(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name, n in (("data_batch_1", 8), ("data_batch_2", 8), ("test_batch", 4)):
+        batch = {b"data": rng.integers(0, 256, (n, 3072), np.uint8), b"labels": list(rng.integers(0, 10, n))}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    d = M.load_dataset("cifar10", data_dir=str(tmp_path))
+    assert d.x_train.shape == (16, 32, 32, 3) and d.x_test.shape == (4, 32, 32, 3)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
+    with pytest.raises(M.DataError, match="refusing to load"):
+        M.load_dataset("cifar10", data_dir=str(tmp_path))
+
+
+def test_cifar_npz_loads(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "cifar10.npz", x_train=rng.integers(0, 256, (6, 32, 32, 3), np.uint8),
+             y_train=np.arange(6), x_test=rng.integers(0, 256, (2, 32, 32, 3), np.uint8), y_test=np.arange(2))
+    assert M.load_dataset("cifar10", data_dir=str(tmp_path)).x_train.shape == (6, 32, 32, 3)
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist1d", "synthetic"])
+def test_builtin_datasets_are_standardized(name):
+    d = M.load_dataset(name)
+    flat = d.x_train.reshape(len(d.x_train), -1)
+    assert abs(float(flat.mean())) < 1e-3 and flat.std(0).max() < 1.01
+    assert d.y_train.max() < d.num_classes and len(d.x_test) > 0
+
+
+def test_epoch_indices_reshuffle_from_the_key():
+    a = M.epoch_indices(jax.random.key(0), 100, 32)
+    chex.assert_shape(a, (3, 32))
+    assert len(set(np.asarray(a).ravel().tolist())) == 96
+    assert not bool(jnp.all(a == M.epoch_indices(jax.random.key(1), 100, 32)))
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def test_train_cli_compares_activations(tmp_path):
+    from experiments import train
+
+    out = str(tmp_path / "cmp")
+    summaries = train.main(["--out", out, "--dataset", "synthetic", "--activation", "relu,selu", "--epochs", "2",
+                            "--seeds", "2", "--width", "16", "--depth", "2", "--batch-size", "60"])
+    assert set(summaries) == {"relu", "selu"}
+    for f in ("comparison.md", "comparison.json", "comparison.png", "relu/summary.json", "selu/curves.png"):
+        assert os.path.getsize(os.path.join(out, f)) > 0
+    with open(os.path.join(out, "comparison.md")) as fh:
+        assert "+-" in fh.read()
+    again = train.main(["--out", out, "--dataset", "synthetic", "--activation", "relu,selu", "--epochs", "2",
+                        "--seeds", "2", "--width", "16", "--depth", "2", "--batch-size", "60", "--resume"])
+    assert again["relu"]["test_accuracy"] == summaries["relu"]["test_accuracy"]
+    with pytest.raises(SystemExit, match="already holds a run"):
+        train.main(["--out", out, "--dataset", "synthetic"])
+    with pytest.raises(SystemExit, match="Unknown activation 'reluu'"):
+        train.main(["--out", str(tmp_path / "x"), "--activation", "relu,reluu"])
+
+
+# ----------------------------------------------------------------------------- sanity results (slow)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset,model,threshold", [("digits", "mlp", 0.96), ("digits", "cnn", 0.97),
+                                                     ("mnist1d", "mlp", 0.60), ("mnist1d", "cnn", 0.90)])
+def test_default_settings_reach_sanity_accuracy(tmp_path, dataset, model, threshold):
+    from experiments import train
+
+    summaries = train.main(["--out", str(tmp_path / "run"), "--dataset", dataset, "--model", model])
+    assert summaries["relu"]["test_accuracy"] >= threshold
