@@ -122,7 +122,15 @@ def make_train_step(graphdef, tx, schedule, mesh: jax.sharding.Mesh | None = Non
         }
         return TrainState(params, rest, opt_state, state.step + 1), metrics
 
-    step = jax.vmap(one_seed, in_axes=(0, None, None, 0, 0))
+    batched = jax.vmap(one_seed, in_axes=(0, None, None, 0, 0))
+
+    def step(state, x_all, y_all, indices, keys):
+        if indices.shape[0] > 1:
+            return batched(state, x_all, y_all, indices, keys)
+        # One seed: unbatched matmuls are faster on CPU than batched ones of batch size 1.
+        state, metrics = one_seed(jax.tree.map(lambda a: a[0], state), x_all, y_all, indices[0], keys[0])
+        return jax.tree.map(lambda a: a[None], (state, metrics))
+
     if mesh is None:
         return jax.jit(step, donate_argnums=0)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
