@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from typing import Any
@@ -233,7 +232,3 @@ def param_vector(out_dir: str) -> np.ndarray:
     step = manager.latest_step()
     restored = manager.restore(step, args=ocp.args.StandardRestore())
     return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in restored])
-
-
-def format_seconds(s: float) -> str:
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if math.isfinite(s) else "?"
