@@ -106,13 +106,12 @@ def make_inputs(spec: str, key, batch: int, features: int, image_size: int | Non
         return np.asarray(float(mean) + math.sqrt(float(var)) * jax.random.normal(key, shape, jnp.float32))
     from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
 
-    x = load_digits().data.astype(np.float32)  # values 0..16
-    idx = np.asarray(jax.random.choice(key, x.shape[0], (min(batch, x.shape[0]),), replace=False))
-    x = x[idx]
+    full = load_digits().data.astype(np.float32)  # values 0..16
+    idx = np.asarray(jax.random.choice(key, full.shape[0], (min(batch, full.shape[0]),), replace=False))
+    x = full[idx]
     if spec == "pixels":
         return x * (255.0 / 16.0)
     if spec == "digits":
-        full = load_digits().data.astype(np.float32)
         return (x - full.mean(0)) / (full.std(0) + 1e-6)  # constant pixels stay 0
     raise ValueError(f"unknown input {spec!r}: use gaussian:MEAN:VAR, digits or pixels")
 
