@@ -233,3 +233,104 @@ def derivative(name: str, **hyperparameters) -> Callable:
         raise ValueError(f"{key!r} is not elementwise: it has a Jacobian, not an elementwise derivative; "
                          f"use jax.jacobian or jax.vjp on jaxacts.get({key!r})")
     return _bound(d, key, hyperparameters)
+
+
+# ----------------------------------------------------------------------------- specs with hyperparameters
+#
+# Everywhere a name is accepted (training, the depth study, the gallery) an activation may be given with
+# hyperparameters, "leaky_relu(negative_slope=0.2)", and in training a value may be a list that is swept
+# in one compiled program: "leaky_relu(negative_slope=[0.01, 0.1, 0.2])".
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """``text`` split at ``sep`` outside brackets: 'relu,elu(alpha=0.5),x' -> ['relu', 'elu(alpha=0.5)', 'x']."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"unbalanced brackets in {text!r}")
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth != 0:
+        raise ValueError(f"unbalanced brackets in {text!r}")
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _literal(text: str, spec: str, key: str):
+    import ast
+
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise ValueError(f"activation {spec!r}: {key}={text.strip()!r} is not a number, True/False or [list]") from None
+    if isinstance(value, (list, tuple)):
+        if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"activation {spec!r}: {key} lists must hold numbers, got {text.strip()!r}")
+        return tuple(float(v) for v in value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise ValueError(f"activation {spec!r}: {key}={text.strip()!r} is not a number, True/False or [list]")
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """'elu(alpha=0.5)' -> ('elu', {'alpha': 0.5}); a list value becomes a tuple (a sweep).
+
+    The name is returned as written (lower case, '-' as '_'): models also accept names beyond the
+    registry (``prelu_shared``...). Values are numbers, True/False or lists of numbers.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"an activation is given by its name as a string, got {spec!r}")
+    text = spec.strip()
+    name, _, rest = text.partition("(")
+    name = name.strip().lower().replace("-", "_")
+    if not name:
+        raise ValueError(f"activation {spec!r}: no name before '('")
+    hyperparameters: dict[str, Any] = {}
+    if rest:
+        if not rest.endswith(")"):
+            raise ValueError(f"activation {spec!r}: expected name(key=value, ...)")
+        for item in split_top_level(rest[:-1]):
+            key, eq, value = item.partition("=")
+            key = key.strip()
+            if not eq or not key.isidentifier():
+                raise ValueError(f"activation {spec!r}: expected key=value, got {item!r}")
+            if key in hyperparameters:
+                raise ValueError(f"activation {spec!r}: {key} given twice")
+            hyperparameters[key] = _literal(value, spec, key)
+    return name, hyperparameters
+
+
+def format_spec(name: str, hyperparameters: dict[str, Any]) -> str:
+    """The inverse of :func:`parse_spec`: ('elu', {'alpha': 0.5}) -> 'elu(alpha=0.5)'."""
+    if not hyperparameters:
+        return name
+    show = lambda v: "[" + ", ".join(map(repr, v)) + "]" if isinstance(v, tuple) else repr(v)
+    return f"{name}(" + ", ".join(f"{k}={show(v)}" for k, v in hyperparameters.items()) + ")"
+
+
+def expand_spec(spec: str) -> list[str]:
+    """Every setting of a spec with swept (list) values, in row-major order:
+    'elu(alpha=[0.5, 1.0])' -> ['elu(alpha=0.5)', 'elu(alpha=1.0)']."""
+    import itertools
+
+    name, hp = parse_spec(spec)
+    keys = list(hp)
+    grids = [hp[k] if isinstance(hp[k], tuple) else (hp[k],) for k in keys]
+    return [format_spec(name, dict(zip(keys, values))) for values in itertools.product(*grids)]
+
+
+def get_spec(spec: str) -> Callable:
+    """The activation a single-setting spec names, hyperparameters bound and validated:
+    ``get_spec("leaky_relu(negative_slope=0.2)")`` is ``get("leaky_relu", negative_slope=0.2)``."""
+    name, hp = parse_spec(spec)
+    swept = [k for k, v in hp.items() if isinstance(v, tuple)]
+    if swept:
+        raise ValueError(f"activation {spec!r}: a list value ({', '.join(swept)}) is a sweep, accepted by training only")
+    return get(name, **hp)
