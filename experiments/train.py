@@ -3,8 +3,15 @@
     python -m experiments.train --out runs/x                               # MNIST-1D MLP, ReLU, 3 seeds (~1 min)
     python -m experiments.train --out runs/cmp --activation relu,selu,tanh,gelu --model cnn
     python -m experiments.train --out runs/x --resume                      # continue after an interruption
+    python -m experiments.train --out runs/sweep --lr 1e-3,3e-3,1e-2 --activation "leaky_relu(negative_slope=[0.01,0.2])"
 
-One activation writes to --out: metrics.jsonl, summary.json (test_accuracy, test_loss, train_loss,
+A sweep (several --lr or --weight-decay values, or an activation hyperparameter given as a [list])
+trains every setting x seed in one compiled program; the setting is chosen on a validation split
+carved from the training set (--val-fraction, default 0.1 for a sweep), never on the test set, and
+summary.json lists every setting with its validation and test results and the chosen one.
+
+Each epoch is one compiled program (its steps in a lax.scan, then evaluation); the host hears from
+the device once per epoch, and checkpoints fall on epoch ends. One activation writes to --out: metrics.jsonl, summary.json (test_accuracy, test_loss, train_loss,
 steps, seconds, per-seed values, the full config), curves.png and checkpoints/. Several activations
 write one such folder each under --out, plus comparison.json, comparison.md (mean +- std test
 accuracy, steps to the target training loss) and comparison.png (all learning curves).
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -24,9 +32,10 @@ import jax
 
 from jaxacts._src.data import DATASETS, DataError
 from jaxacts._src.init import INITIALIZERS
-from jaxacts._src.loop import TrainConfig, TrainingDiverged, _read_log, fit
+from jaxacts._src.loop import TrainConfig, TrainingDiverged, read_log, setting_rows, fit
 from jaxacts._src.models import NORMS, ModelConfig
 from jaxacts._src.plotting import learning_curves
+from jaxacts._src.registry import split_top_level
 from jaxacts._src.train import OPTIMIZERS, SCHEDULES, OptimConfig
 
 
@@ -38,8 +47,9 @@ def parser() -> argparse.ArgumentParser:
     a("--dataset", default="mnist1d", choices=DATASETS)
     a("--data-dir", default="", help="folder with MNIST/Fashion-MNIST IDX files or CIFAR-10 batches / cifar10.npz")
     a("--model", default="mlp", choices=("mlp", "cnn"))
-    a("--activation", default="relu", help="registry name(s), comma-separated for a comparison; also prelu, "
-      "prelu_shared, silu_learnable, maxout (default: relu)")
+    a("--activation", default="relu", help="registry name(s), comma-separated for a comparison, each optionally "
+      "with hyperparameters, 'elu(alpha=0.5)', a [list] sweeps one: 'leaky_relu(negative_slope=[0.01,0.2])'; "
+      "also prelu, prelu_shared, silu_learnable, maxout (default: relu)")
     a("--init", default="he_normal", help=f"one of {', '.join(INITIALIZERS)} (default: he_normal)")
     a("--depth", type=int, default=3, help="MLP hidden layers (default: 3)")
     a("--width", type=int, default=256, help="MLP width / CNN dense head width (default: 256)")
@@ -50,10 +60,12 @@ def parser() -> argparse.ArgumentParser:
     a("--dropout", default="none", choices=("none", "standard", "alpha"))
     a("--dropout-rate", type=float, default=0.0)
     a("--optimizer", default="adam", choices=OPTIMIZERS)
-    a("--lr", type=float, default=2e-3, help="peak learning rate (default: 2e-3)")
+    a("--lr", type=_floats, default=(2e-3,), help="peak learning rate(s), comma-separated for a sweep (default: 2e-3)")
     a("--schedule", default="cosine", choices=SCHEDULES)
     a("--warmup-steps", type=int, default=0)
-    a("--weight-decay", type=float, default=0.0)
+    a("--weight-decay", type=_floats, default=(0.0,), help="weight decay(s), comma-separated for a sweep (default: 0)")
+    a("--val-fraction", type=float, default=None, help="share of the training set held out to choose a sweep's "
+      "setting (default: 0.1 with a sweep, else 0)")
     a("--clip-norm", type=float, default=0.0, help="clip the global gradient norm (0: off)")
     a("--epochs", type=int, default=60)
     a("--batch-size", type=int, default=100)
@@ -66,41 +78,61 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _folder(spec: str) -> str:
+    """A folder name for an activation spec: 'elu(alpha=0.5)' -> 'elu_alpha=0.5'."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec).strip("_")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
 def config_from(args: argparse.Namespace, activation: str) -> TrainConfig:
     model = ModelConfig(kind=args.model, activation=activation, init=args.init, depth=args.depth, width=args.width,
                         norm=args.norm, skip=args.skip, dropout=args.dropout, dropout_rate=args.dropout_rate,
                         channels=tuple(int(c) for c in args.channels.split(",") if c.strip()),
                         kernel_size=args.kernel_size)
-    optim = OptimConfig(args.optimizer, args.lr, args.schedule, args.warmup_steps, args.weight_decay, args.clip_norm)
+    one = lambda v: v[0] if len(v) == 1 else v
+    optim = OptimConfig(args.optimizer, one(args.lr), args.schedule, args.warmup_steps, one(args.weight_decay),
+                        args.clip_norm)
     return TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=model, optim=optim, epochs=args.epochs,
                        batch_size=args.batch_size, seeds=args.seeds, seed=args.seed, log_every=args.log_every,
                        checkpoint_every=args.checkpoint_every, target_loss=args.target_loss,
-                       layer_stats=args.layer_stats)
+                       layer_stats=args.layer_stats, val_fraction=args.val_fraction)
 
 
 def comparison_table(summaries: dict[str, dict | str]) -> str:
-    rows = ["| activation | test accuracy (mean +- std) | test loss | train loss | steps to train loss <= target | seeds |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| activation | test accuracy (mean +- std) | test loss | train loss | steps to train loss <= target | seeds "
+            "| chosen setting (of) |", "|---|---|---|---|---|---|---|"]
     for name, s in summaries.items():
         if isinstance(s, str):
-            rows.append(f"| {name} | {s} | - | - | - | - |")
+            rows.append(f"| {name} | {s} | - | - | - | - | - |")
             continue
+        chosen = s["chosen"]["setting"]
+        picked = (f"lr {chosen['lr']:g}, wd {chosen['weight_decay']:g}, {chosen['activation']} ({len(s['settings'])})"
+                  if len(s["settings"]) > 1 else "-")
         acc = s["per_seed"]["test_accuracy"]
         reach = s["steps_to_target_loss"]
         n_reached = sum(r is not None for r in reach["per_seed"])
         steps = (f"{reach['mean']:.0f}" if reach["mean"] is not None else
                  f"not reached ({n_reached}/{len(reach['per_seed'])} seeds)")
         rows.append(f"| {name} | {acc['mean']:.4f} +- {acc['std']:.4f} | {s['test_loss']:.4f} | {s['train_loss']:.4f} | "
-                    f"{steps} (target {reach['target']}) | {s['seeds']} |")
+                    f"{steps} (target {reach['target']}) | {s['seeds']} | {picked} |")
     return "\n".join(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parser().parse_args(argv)
-    activations = [a.strip() for a in args.activation.split(",") if a.strip()]
     try:
+        activations = split_top_level(args.activation)
         configs = {a: config_from(args, a) for a in activations}  # validates every name before training
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise SystemExit(f"error: {e}")
     if len(set(activations)) != len(activations):
         raise SystemExit("error: an activation is listed twice")
@@ -111,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     summaries: dict[str, dict | str] = {}
     single = len(activations) == 1
     for name, config in configs.items():
-        out = args.out if single else os.path.join(args.out, name)
+        out = args.out if single else os.path.join(args.out, _folder(name))
         resume = args.resume and os.path.exists(os.path.join(out, "checkpoints"))
         done = os.path.join(out, "summary.json")
         try:
@@ -134,7 +166,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
             json.dump(summaries, fh, indent=1)
         with open(os.path.join(args.out, "comparison.md"), "w") as fh:
             fh.write(table + "\n")
-        curves = {n: _read_log(os.path.join(args.out, n, "metrics.jsonl"), 10**12) for n in activations}
+        curves = {n: setting_rows(read_log(os.path.join(args.out, _folder(n), "metrics.jsonl"), 10**12),
+                                  s["chosen"]["index"], s["seeds"])
+                  for n, s in summaries.items() if not isinstance(s, str)}
         learning_curves(curves, os.path.join(args.out, "comparison.png"))
         print(f"wrote {args.out}/comparison.md, comparison.json, comparison.png")
     return summaries

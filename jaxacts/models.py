@@ -3,14 +3,17 @@
 from jaxacts._src import handwritten as two_layer_sigmoid
 from jaxacts._src.data import DATASETS, Dataset, DataError, epoch_indices, load_dataset, read_idx
 from jaxacts._src.layers import PARAMETRIC, LearnableSwish, PReLU, RReLU, dropout
-from jaxacts._src.loop import TrainConfig, TrainingDiverged, fit, param_vector, steps_to_threshold
+from jaxacts._src.loop import (SELECTION_RULE, TrainConfig, TrainingDiverged, choose_setting, fit, param_vector,
+                               steps_to_threshold)
 from jaxacts._src.models import CNN, MLP, ModelConfig, build_model
-from jaxacts._src.train import (OPTIMIZERS, SCHEDULES, OptimConfig, TrainState, data_mesh, evaluate, init_state,
-                                make_eval_step, make_optimizer, make_train_step)
+from jaxacts._src.train import (OPTIMIZERS, SCHEDULES, OptimConfig, TrainState, data_mesh, hidden_stats, init_state,
+                                make_evaluate, make_optimizer, make_train_epoch, make_train_step, run_hyperparameters,
+                                run_mesh, sweep_settings)
 
 __all__ = [
     "CNN", "DATASETS", "DataError", "Dataset", "LearnableSwish", "MLP", "ModelConfig", "OPTIMIZERS", "OptimConfig",
-    "PARAMETRIC", "PReLU", "RReLU", "SCHEDULES", "TrainConfig", "TrainState", "TrainingDiverged", "build_model",
-    "data_mesh", "dropout", "epoch_indices", "evaluate", "fit", "init_state", "load_dataset", "make_eval_step",
-    "make_optimizer", "make_train_step", "param_vector", "read_idx", "steps_to_threshold", "two_layer_sigmoid",
+    "PARAMETRIC", "PReLU", "RReLU", "SCHEDULES", "SELECTION_RULE", "TrainConfig", "TrainState", "TrainingDiverged",
+    "build_model", "choose_setting", "data_mesh", "dropout", "epoch_indices", "fit", "hidden_stats", "init_state",
+    "load_dataset", "make_evaluate", "make_optimizer", "make_train_epoch", "make_train_step", "param_vector",
+    "read_idx", "run_hyperparameters", "run_mesh", "steps_to_threshold", "sweep_settings", "two_layer_sigmoid",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -124,33 +125,99 @@ def test_train_step_compiles_once():
     chex.assert_shape(metrics["loss"], (2,))
 
 
+def test_epoch_compiles_once_and_equals_the_steps_it_scans():
+    # The compiled epoch (a lax.scan over steps, then evaluation) against the same steps taken one by one.
+    data, graphdef, state, tx, schedule = _setup(2, M.ModelConfig(activation="rrelu", depth=2, width=16,
+                                                                  dropout="standard", dropout_rate=0.2))
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    run_keys = jax.random.split(jax.random.key(7), 2)
+    epoch = M.make_train_epoch(graphdef, tx, schedule, batch_size=16)
+    step = M.make_train_step(graphdef, tx, schedule)
+    by_step = jax.tree.map(jnp.copy, state)
+    with jax.default_matmul_precision("highest"):
+        for e in range(3):
+            state, metrics, evals = epoch(state, run_keys, e, x, y, {"test": (x[:32], y[:32])})
+            order = jax.vmap(lambda k: M.epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), e), 96, 16))(run_keys)
+            for t in range(6):
+                keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), e * 6 + t))(run_keys)
+                by_step, m = step(by_step, x, y, order[:, t], keys)
+                np.testing.assert_allclose(metrics["loss"][t], m["loss"], rtol=1e-5)
+    assert epoch._cache_size() == 1
+    chex.assert_trees_all_close(state.params, by_step.params, rtol=1e-5, atol=1e-6)
+    chex.assert_shape(metrics["loss"], (6, 2))
+    chex.assert_shape(evals["test_accuracy"], (2,))
+
+
 def test_vmapped_seeds_equal_separate_runs():
     config = M.ModelConfig(activation="rrelu", depth=2, width=16, dropout="standard", dropout_rate=0.2, norm="batch")
     data, graphdef, both, tx, schedule = _setup(2, config)
     step = M.make_train_step(graphdef, tx, schedule)
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     singles = [jax.tree.map(lambda a, s=s: a[s: s + 1], both) for s in range(2)]
-    for i in range(4):
-        idx = jnp.stack([jnp.arange(16) + i, jnp.arange(16) + 3 * i])
-        keys = jax.random.split(jax.random.key(i), 2)
-        both, _ = step(both, x, y, idx, keys)
-        singles = [step(st, x, y, idx[s: s + 1], keys[s: s + 1])[0] for s, st in enumerate(singles)]
+    # GPU matmuls default to TF32; the comparison is between float32 paths (batched vs unbatched).
+    with jax.default_matmul_precision("highest"):
+        for i in range(4):
+            idx = jnp.stack([jnp.arange(16) + i, jnp.arange(16) + 3 * i])
+            keys = jax.random.split(jax.random.key(i), 2)
+            both, _ = step(both, x, y, idx, keys)
+            singles = [step(st, x, y, idx[s: s + 1], keys[s: s + 1])[0] for s, st in enumerate(singles)]
     for s in range(2):
         chex.assert_trees_all_close(jax.tree.map(lambda a: a[s: s + 1], both.params), singles[s].params,
                                     rtol=1e-5, atol=1e-6)
 
 
-def test_sharded_batch_equals_one_device(tmp_path):
-    assert jax.device_count() >= 4
-    config = M.TrainConfig(model=M.ModelConfig(depth=2, width=32, norm="batch"), epochs=2, batch_size=16, seeds=2,
-                           log_every=2, checkpoint_every=100)
+def test_a_sweep_equals_its_settings_trained_separately(tmp_path):
+    # Learning rate, weight decay and an activation hyperparameter swept in one program, against each
+    # setting trained alone; the validation split is carved from the training set, never the test set.
     data = tiny_dataset()
-    one = M.fit(config, str(tmp_path / "one"), dataset=data, devices=jax.devices()[:1], progress=False)
-    four = M.fit(config, str(tmp_path / "four"), dataset=data, devices=jax.devices()[:4], progress=False)
+    sweep = M.TrainConfig(model=M.ModelConfig(activation="leaky_relu(negative_slope=[0.05, 0.3])", depth=2, width=16),
+                          optim=M.OptimConfig("adamw", lr=(3e-3, 3e-2), weight_decay=(0.0, 0.1)), epochs=2,
+                          batch_size=16, seeds=2, log_every=5)
+    with jax.default_matmul_precision("highest"):
+        summary = M.fit(sweep, str(tmp_path / "sweep"), dataset=data, progress=False)
+        settings = [e["setting"] for e in summary["settings"]]
+        assert len(settings) == 8 and summary["runs"] == 16
+        assert settings[3] == {"lr": 3e-3, "weight_decay": 0.1, "activation": "leaky_relu(negative_slope=0.3)"}
+        for p in (0, 3, 6):
+            s = settings[p]
+            alone = dataclasses.replace(sweep, model=dataclasses.replace(sweep.model, activation=s["activation"]),
+                                        optim=dataclasses.replace(sweep.optim, lr=s["lr"], weight_decay=s["weight_decay"]),
+                                        val_fraction=0.1)
+            one = M.fit(alone, str(tmp_path / f"alone{p}"), dataset=data, progress=False)
+            for key in ("val_accuracy", "test_accuracy", "train_loss"):
+                np.testing.assert_allclose(summary["settings"][p][key]["per_seed"],
+                                           one["settings"][0][key]["per_seed"], rtol=2e-4, atol=1e-5)
+    ranked = [(e["val_accuracy"]["mean"], -e["val_loss"]["mean"]) for e in summary["settings"]]
+    assert summary["chosen"]["index"] == max(range(8), key=ranked.__getitem__)
+    assert summary["test_accuracy"] == summary["settings"][summary["chosen"]["index"]]["test_accuracy"]["mean"]
+
+
+def test_a_diverging_setting_is_frozen_while_the_others_train(tmp_path):
+    config = M.TrainConfig(model=M.ModelConfig(depth=2, width=16), optim=M.OptimConfig("sgd", lr=(1e-2, 1e9)),
+                           epochs=2, batch_size=16, seeds=2)
+    summary = M.fit(config, str(tmp_path / "run"), dataset=tiny_dataset(), progress=False)
+    assert [e["diverged"] for e in summary["settings"]] == [[False, False], [True, True]]
+    assert summary["chosen"]["index"] == 0 and np.isfinite(summary["test_loss"])
+    vector = M.param_vector(str(tmp_path / "run"))
+    assert np.all(np.isfinite(vector))  # diverged runs keep their last finite parameters
+
+
+def test_sharded_runs_and_batch_equal_one_device(tmp_path):
+    if jax.device_count() < 4:
+        pytest.skip(f"needs 4 devices, found {jax.device_count()} (CPU tests force 4 host devices in conftest.py)")
+    config = M.TrainConfig(model=M.ModelConfig(depth=2, width=32, norm="batch"), epochs=2, batch_size=16, seeds=2,
+                           optim=M.OptimConfig(lr=(1e-3, 1e-2)), log_every=2, checkpoint_every=100)
+    data = tiny_dataset()
+    with jax.default_matmul_precision("highest"):
+        one = M.fit(config, str(tmp_path / "one"), dataset=data, devices=jax.devices()[:1], progress=False)
+        four = M.fit(config, str(tmp_path / "four"), dataset=data, devices=jax.devices()[:4], progress=False)
     np.testing.assert_allclose(M.param_vector(str(tmp_path / "four")), M.param_vector(str(tmp_path / "one")),
                                rtol=1e-4, atol=1e-5)
     assert four["test_accuracy"] == pytest.approx(one["test_accuracy"], abs=1e-6)
-    with pytest.raises(ValueError, match="divisible by the 4 devices"):
+    mesh = M.run_mesh(4, 16, jax.devices()[:4])
+    assert dict(mesh.shape) == {"runs": 4, "data": 1}
+    assert dict(M.run_mesh(2, 16, jax.devices()[:4]).shape) == {"runs": 2, "data": 2}
+    with pytest.raises(ValueError, match="divisible by 4"):
         M.data_mesh(18, jax.devices()[:4])
 
 
@@ -164,24 +231,27 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     data = tiny_dataset()
     full = M.fit(config, str(tmp_path / "full"), dataset=data, progress=False)
     partial = M.fit(config, str(tmp_path / "cut"), dataset=data, stop_after=7, progress=False)
-    assert partial == {"stopped_at": 7, "total_steps": 18}
+    assert partial == {"stopped_at": 12, "total_steps": 18}  # the first epoch end at or after step 7
     resumed = M.fit(config, str(tmp_path / "cut"), dataset=data, resume=True, progress=False)
     np.testing.assert_array_equal(M.param_vector(str(tmp_path / "cut")), M.param_vector(str(tmp_path / "full")))
     assert resumed["test_accuracy"] == full["test_accuracy"]
     with open(tmp_path / "cut" / "metrics.jsonl") as fh:
-        steps = [json.loads(line)["step"] for line in fh if '"train"' in line]
-    assert steps == sorted(steps) and len(steps) == len(set(steps))  # no duplicated log lines after resume
+        cut = [json.loads(line) for line in fh]
+    with open(tmp_path / "full" / "metrics.jsonl") as fh:
+        uncut = [json.loads(line) for line in fh]
+    assert cut == uncut  # the same rows, none lost or duplicated
     with open(tmp_path / "full" / "summary.json") as fh:
         summary = json.load(fh)
     assert {"test_accuracy", "test_loss", "train_loss", "steps", "seconds", "config", "per_seed"} <= set(summary)
     assert len(summary["per_seed"]["test_accuracy"]["per_seed"]) == 2
     assert os.path.getsize(tmp_path / "full" / "curves.png") > 0
+    assert sorted(int(p) for p in os.listdir(tmp_path / "full" / "checkpoints")) == [12, 18]  # epoch ends
 
 
 def test_divergence_stops_with_a_clear_message_and_keeps_a_checkpoint(tmp_path):
     config = M.TrainConfig(model=M.ModelConfig(depth=2, width=16, activation="relu"),
                            optim=M.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000)
-    with pytest.raises(M.TrainingDiverged, match=r"loss became .* last good checkpoint \(step 0\)"):
+    with pytest.raises(M.TrainingDiverged, match=r"loss became non-finite .* by step \d+ .* last good checkpoint \(step 0\)"):
         M.fit(config, str(tmp_path / "boom"), dataset=tiny_dataset(), progress=False)
     assert os.path.isdir(tmp_path / "boom" / "checkpoints" / "0")
 
@@ -294,6 +364,26 @@ def test_train_cli_compares_activations(tmp_path):
         train.main(["--out", out, "--dataset", "synthetic"])
     with pytest.raises(SystemExit, match="Unknown activation 'reluu'"):
         train.main(["--out", str(tmp_path / "x"), "--activation", "relu,reluu"])
+    with pytest.raises(SystemExit, match="unknown hyperparameter"):
+        train.main(["--out", str(tmp_path / "x"), "--activation", "elu(slope=0.1)"])
+    with pytest.raises(SystemExit, match="learning rate must be finite and > 0"):
+        train.main(["--out", str(tmp_path / "x"), "--lr", "1e-3,-1"])
+    assert not os.path.exists(tmp_path / "x")
+
+
+def test_train_cli_sweeps_in_one_run(tmp_path):
+    from experiments import train
+
+    out = str(tmp_path / "sweep")
+    summaries = train.main(["--out", out, "--dataset", "synthetic", "--activation", "relu,elu(alpha=[0.5,1.5])",
+                            "--lr", "1e-3,1e-2", "--epochs", "2", "--seeds", "2", "--width", "16", "--depth", "2",
+                            "--batch-size", "60", "--val-fraction", "0.2"])
+    assert len(summaries["relu"]["settings"]) == 2 and len(summaries["elu(alpha=[0.5,1.5])"]["settings"]) == 4
+    with open(os.path.join(out, "elu_alpha=_0.5_1.5", "summary.json")) as fh:
+        saved = json.load(fh)
+    assert saved["config"]["val_fraction"] == 0.2 and "val_accuracy" in saved["settings"][0]
+    with open(os.path.join(out, "comparison.md")) as fh:
+        assert "chosen setting" in fh.read()
 
 
 # ----------------------------------------------------------------------------- sanity results (slow)

@@ -36,10 +36,25 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    x_val: np.ndarray | None = None  # carved from the training set by ``with_validation``
+    y_val: np.ndarray | None = None
 
     @property
     def example_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    def with_validation(self, fraction: float, seed: int = 0) -> "Dataset":
+        """A copy whose training set gives up a stratified ``fraction`` as the validation set.
+
+        Settings are chosen on this split, never on the test set. (Inputs stay standardized with the
+        statistics of the full training set: a per-feature mean and scale, no labels.)
+        """
+        if not 0.0 < fraction < 1.0:
+            raise DataError(f"validation fraction must lie in (0, 1), got {fraction}")
+        x, y, x_val, y_val = _stratified_split(self.x_train, self.y_train, fraction, seed)
+        if len(y_val) == 0 or len(y) == 0:
+            raise DataError(f"validation fraction {fraction} of {len(self.y_train)} examples leaves an empty split")
+        return dataclasses.replace(self, x_train=x, y_train=y, x_val=x_val, y_val=y_val)
 
 
 def _standardize(x_train, x_test):

@@ -18,15 +18,34 @@ from jaxacts._src.theory import alpha_dropout_affine
 PARAMETRIC = ("prelu", "prelu_shared", "silu_learnable", "maxout")
 
 
-class Fixed(nnx.Module):
-    """A registry activation with its hyperparameters bound (no parameters)."""
+class ActivationHyperparameter(nnx.Variable):
+    """A float hyperparameter of an activation (``elu(alpha=0.5)``), held in the model's state rather
+    than in its code: a sweep sets it per run, so every setting trains in one compiled program."""
 
-    def __init__(self, name: str, **hyperparameters):
+
+class Fixed(nnx.Module):
+    """A registry activation; the float hyperparameters its spec names are state, the rest are bound."""
+
+    def __init__(self, spec: str):
+        name, hp = registry.parse_spec(spec)
+        registry.get(name, **{k: (v[0] if isinstance(v, tuple) else v) for k, v in hp.items()})  # validates
         self.name = name
-        self.fn = registry.get(name, **hyperparameters)
+        floats = {k: v for k, v in hp.items() if not isinstance(v, bool)}
+        self.fn = registry.get(name, **{k: v for k, v in hp.items() if isinstance(v, bool)})
+        first = lambda v: v[0] if isinstance(v, tuple) else v
+        self.hyperparameters = nnx.Dict({k: ActivationHyperparameter(jnp.asarray(first(v), jnp.float32))
+                                         for k, v in floats.items()})
 
     def __call__(self, x, *, train: bool = False, key=None):
-        return self.fn(x)
+        return self.fn(x, **{k: v[...].astype(x.dtype) for k, v in self.hyperparameters.items()})
+
+
+def set_activation_hyperparameters(model: nnx.Module, values: dict) -> None:
+    """Sets every activation layer's named hyperparameters in ``model`` (values may be traced)."""
+    for _, node in nnx.iter_graph(model):
+        if isinstance(node, Fixed):
+            for k, v in values.items():
+                node.hyperparameters[k] = ActivationHyperparameter(jnp.asarray(v, jnp.float32))
 
 
 class PReLU(nnx.Module):
@@ -65,23 +84,36 @@ class LearnableSwish(nnx.Module):
         return x * A.sigmoid(beta * x)
 
 
-def make_activation(name: str, features: int):
-    """The activation layer for ``name``: a registry name or one of :data:`PARAMETRIC` (not maxout,
-    which the models build as a layer of its own because it changes the width)."""
+def make_activation(spec: str, features: int):
+    """The activation layer for ``spec``: a registry name with optional hyperparameters
+    (``elu(alpha=0.5)``) or one of :data:`PARAMETRIC` (not maxout, which the models build as a layer
+    of its own because it changes the width)."""
+    name, hp = registry.parse_spec(spec)
+    if name == "rrelu":
+        return RReLU(**hp)
+    if name in PARAMETRIC:
+        return make_parametric(name, features)
+    return Fixed(spec)
+
+
+def make_parametric(name: str, features: int):
+    """The learnable activation layers."""
     if name == "prelu":
         return PReLU(features)
     if name == "prelu_shared":
         return PReLU(features, shared=True)
     if name == "silu_learnable":
         return LearnableSwish(features)
-    if name == "rrelu":
-        return RReLU()
-    return Fixed(name)
+    raise ValueError(f"{name!r} is not a learnable activation: {', '.join(PARAMETRIC)}")
 
 
-def check_activation(name: str) -> None:
-    """Raises a clear ValueError for a name that neither the registry nor the models know."""
+def check_activation(spec: str) -> None:
+    """Raises a clear ValueError for a spec that neither the registry nor the models know, or whose
+    hyperparameters are invalid (every setting of a sweep is checked)."""
+    name, hp = registry.parse_spec(spec)
     if name in PARAMETRIC:
+        if hp:
+            raise ValueError(f"{name!r} learns its parameters and takes no hyperparameters, got {spec!r}")
         return
     try:
         registry.info(name)
@@ -89,6 +121,10 @@ def check_activation(name: str) -> None:
         raise ValueError(f"{e} Models also accept the learnable {', '.join(PARAMETRIC)}.") from None
     if not registry.info(name).elementwise:
         raise ValueError(f"{name!r} is not elementwise; models take it only as 'maxout'")
+    if name == "rrelu" and any(isinstance(v, tuple) for v in hp.values()):
+        raise ValueError(f"rrelu's bounds cannot be swept, got {spec!r}")
+    for setting in registry.expand_spec(spec):
+        registry.get_spec(setting)
 
 
 def dropout(x, *, kind: str, rate: float, train: bool, key):

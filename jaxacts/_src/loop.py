@@ -1,11 +1,14 @@
-"""The training loop around the pure step: data order, logging, checkpoints, resume, divergence.
+"""The training loop around the compiled epoch: logging, checkpoints, resume, divergence, selection.
 
-``fit(config, out_dir)`` trains ``config.seeds`` models of one activation together and writes
-``metrics.jsonl`` (one line per logged step and per epoch evaluation), ``summary.json``,
-``curves.png`` and orbax checkpoints to ``out_dir``. Every random choice derives from
-``config.seed``: initialisation from (seed, s), the data order of epoch e from (seed, s, e), dropout
-and RReLU noise of step t from (seed, s, t). So a run stopped and resumed from a checkpoint ends with
-the same parameters as one never stopped.
+``fit(config, out_dir)`` trains every setting of the configured sweep (learning rates x weight
+decays x activation hyperparameters) times ``config.seeds`` seeds together, one compiled program an
+epoch, and writes ``metrics.jsonl`` (one line per logged step and per epoch evaluation; each value
+is a list over runs, setting-major), ``summary.json`` (every setting on the validation and test
+sets, and the chosen one), ``curves.png`` and orbax checkpoints to ``out_dir``. The device reports
+to the host once per epoch. Every random choice derives from ``config.seed``: initialisation from
+(seed, s), the data order of epoch e from (seed, s, e), dropout and RReLU noise of step t from
+(seed, s, t); the settings of one seed share them. So a run stopped and resumed from a checkpoint
+ends with the same parameters as one never stopped.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from jaxacts._src.models import ModelConfig
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """Every setting of the run diverged (a seed's loss, gradient or parameters became NaN or
+    infinite); the last good checkpoint is kept."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +51,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     target_loss: float = 0.1
     layer_stats: bool = False
+    val_fraction: float | None = None  # None: 0.1 when a sweep has settings to choose from, else 0
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -54,6 +59,14 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "seeds", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
+
+    def validation_fraction(self, settings: int) -> float:
+        """The share of the training set held out for choosing among ``settings``."""
+        if self.val_fraction is not None:
+            return self.val_fraction
+        return 0.1 if settings > 1 else 0.0
 
 
 def to_dict(config: TrainConfig) -> dict:
@@ -80,7 +93,8 @@ def _restore(manager, state):
     return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in restored])
 
 
-def _read_log(path: str, upto_step: int) -> list[dict]:
+def read_log(path: str, upto_step: int) -> list[dict]:
+    """The rows of a metrics.jsonl up to and including ``upto_step``."""
     rows = []
     if os.path.exists(path):
         with open(path) as fh:
@@ -97,33 +111,75 @@ def _jsonable(x):
     return x.tolist() if x.ndim else x.item()
 
 
+def _setting_label(setting: dict) -> str:
+    return f"lr={setting['lr']:g}, weight_decay={setting['weight_decay']:g}, activation={setting['activation']}"
+
+
+def _epoch_rows(metrics: dict, evals: dict, first_step: int, steps_per_epoch: int, log_every: int, end: int,
+                window: list) -> list[dict]:
+    """metrics.jsonl rows for one epoch's per-step metrics (arrays (steps, R)) and its evaluation."""
+    rows = []
+    for t in range(metrics["loss"].shape[0]):
+        window.append({k: v[t] for k, v in metrics.items()})
+        done = first_step + t + 1
+        if done % log_every == 0 or done == end:
+            with np.errstate(all="ignore"):
+                avg = {k: np.mean([w[k] for w in window], axis=0) for k in window[0]}
+            rows.append({"step": done, "epoch": done / steps_per_epoch, "kind": "train",
+                         **{k: _jsonable(v) for k, v in avg.items()}})
+            window.clear()
+    done = first_step + metrics["loss"].shape[0]
+    rows.append({"step": done, "epoch": done / steps_per_epoch, "kind": "eval", **{k: _jsonable(v) for k, v in evals.items()}})
+    return rows
+
+
 def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: int | None = None,
         dataset: Dataset | None = None, devices=None, progress: bool = True) -> dict:
-    """Trains, logs, checkpoints; returns the summary (also written to ``summary.json``).
+    """Trains every setting x seed of ``config`` in one compiled program; logs, checkpoints; returns the
+    summary (also written to ``summary.json``).
 
-    ``stop_after`` stops after that many total steps with a checkpoint (an interruption, for tests
-    and for splitting long runs); ``resume`` continues from the latest checkpoint in ``out_dir``.
+    Work is done an epoch at a time (one compiled ``lax.scan`` over its steps, then evaluation), so
+    checkpoints fall on epoch ends: at the first epoch end at or after each multiple of
+    ``checkpoint_every`` steps, and at the last. ``stop_after`` stops at the first epoch end at or after
+    that many total steps, with a checkpoint (an interruption, for tests and for splitting long runs);
+    ``resume`` continues from the latest checkpoint in ``out_dir``.
     """
     if os.path.exists(out_dir) and os.listdir(out_dir) and not resume:
         raise FileExistsError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
-    os.makedirs(out_dir, exist_ok=True)
+    settings = T.sweep_settings(config.optim, config.model.activation)
+    S, R = config.seeds, len(settings) * config.seeds
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir=config.data_dir or None,
                                                             seed=config.seed)
+    val_fraction = config.validation_fraction(len(settings))
+    if val_fraction > 0:
+        data = data.with_validation(val_fraction, config.seed)
     n_train = data.x_train.shape[0]
     steps_per_epoch = n_train // config.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {config.batch_size} exceeds the {n_train} training examples")
     total_steps = config.epochs * steps_per_epoch
+    mesh = T.run_mesh(R, config.batch_size, devices)
+    os.makedirs(out_dir, exist_ok=True)
+
     tx, schedule = T.make_optimizer(config.optim, total_steps)
     base = jax.random.key(config.seed)
-    seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.arange(config.seeds))
-    init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(seed_keys)
-    graphdef, state = T.init_state(init_keys, config.model, data.example_shape, data.num_classes, tx)
-    mesh = T.data_mesh(config.batch_size, devices)
-    step_fn = T.make_train_step(graphdef, tx, schedule, mesh)
-    eval_fn = T.make_eval_step(graphdef)
-    x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
+    seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.arange(S))
+    run_keys = jnp.tile(seed_keys, len(settings))  # run r = (setting r // S, seed r % S)
+    init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(run_keys)
+    graphdef, state = T.init_state(init_keys, config.model, data.example_shape, data.num_classes, tx,
+                                   T.run_hyperparameters(settings, S))
+    epoch_fn = T.make_train_epoch(graphdef, tx, schedule, batch_size=config.batch_size, mesh=mesh,
+                                  layer_stats=config.layer_stats)
+    evaluate = T.make_evaluate(graphdef)
+    put = (lambda a: jnp.asarray(a)) if mesh is None else (
+        lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())))
+    x_train, y_train = put(data.x_train), put(data.y_train)
+    held_out = {"test": (put(data.x_test), put(data.y_test))}
+    if data.x_val is not None:
+        held_out["val"] = (put(data.x_val), put(data.y_val))
+    if mesh is not None:
+        runs_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
+        state, run_keys = jax.device_put((state, run_keys), runs_sharding)
 
     manager = _checkpointer(out_dir)
     log_path = os.path.join(out_dir, "metrics.jsonl")
@@ -133,7 +189,9 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
         if restored is None:
             raise FileNotFoundError(f"--resume: no checkpoint in {out_dir}/checkpoints")
         state, start = restored, int(np.asarray(restored.step)[0])
-    rows = _read_log(log_path, start)
+        if mesh is not None:
+            state = jax.device_put(state, runs_sharding)
+    rows = read_log(log_path, start)
     with open(log_path, "w") as fh:  # drop lines written after the checkpoint we resume from
         fh.writelines(json.dumps(r) + "\n" for r in rows)
     with open(os.path.join(out_dir, "config.json"), "w") as fh:
@@ -142,59 +200,59 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
         _save(manager, 0, state)
 
     t0 = time.time()
-    end = total_steps if stop_after is None else min(total_steps, stop_after)
-    bar = tqdm(total=total_steps, initial=start, desc=f"{config.model.activation}", disable=not progress, leave=False)
-    window = []
+    end = total_steps if stop_after is None else min(total_steps, -(-stop_after // steps_per_epoch) * steps_per_epoch)
+    bar = tqdm(total=total_steps, initial=start, desc=config.model.activation, disable=not progress, leave=False)
+    window: list[dict] = []
+    done = start
     with open(log_path, "a") as log:
-        epoch_idx, epoch = None, -1
-        for step in range(start, end):
-            e, i = divmod(step, steps_per_epoch)
-            if e != epoch:
-                epoch = e
-                epoch_idx = jax.vmap(lambda k: epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), e),
-                                                             n_train, config.batch_size))(seed_keys)
-            step_keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), step))(seed_keys)
-            new_state, metrics = step_fn(state, x_train, y_train, epoch_idx[:, i], step_keys)
-            loss = np.asarray(metrics["loss"])
-            if not np.all(np.isfinite(loss)):
+        for epoch in range(start // steps_per_epoch, end // steps_per_epoch):
+            first = done
+            state, metrics, evals = epoch_fn(state, run_keys, epoch, x_train, y_train, held_out)
+            metrics, evals, diverged = jax.device_get((metrics, evals, state.diverged))  # the epoch's one sync
+            done = first + steps_per_epoch
+            for row in _epoch_rows(metrics, evals, first, steps_per_epoch, config.log_every, end, window):
+                log.write(json.dumps(row) + "\n")
+            log.flush()
+            bar.update(steps_per_epoch)
+            last_loss = metrics["loss"][-1][np.isfinite(metrics["loss"][-1])]
+            bar.set_postfix(loss=f"{float(np.mean(last_loss)):.4f}" if last_loss.size else "nan")
+            failed = np.asarray(diverged).reshape(len(settings), S).any(axis=1)
+            if failed.all():
                 bar.close()
+                lost = np.asarray(metrics["loss"])
+                bad = np.argwhere(~np.isfinite(lost))
+                at = first + int(bad[0, 0]) + 1 if len(bad) else first
                 last = manager.latest_step()
                 raise TrainingDiverged(
-                    f"loss became {loss.tolist()} at step {step + 1} (seeds {np.flatnonzero(~np.isfinite(loss)).tolist()}); "
-                    f"stopped. The last good checkpoint (step {last}) is kept in {out_dir}/checkpoints. "
-                    "Try a smaller --lr, --clip-norm, or another --init.")
-            state = new_state
-            window.append(jax.device_get(metrics))
-            bar.update(1)
-            done = step + 1
-            if done % config.log_every == 0 or done == end:
-                avg = {k: np.mean([w[k] for w in window], axis=0) for k in window[0]}
-                log.write(json.dumps({"step": done, "epoch": done / steps_per_epoch, "kind": "train",
-                                      **{k: _jsonable(v) for k, v in avg.items()}}) + "\n")
-                bar.set_postfix(loss=f"{float(np.mean(avg['loss'])):.4f}")
-                window = []
-            if done % steps_per_epoch == 0 or done == end:
-                test_loss, test_acc = T.evaluate(eval_fn, state, x_test, y_test)
-                row = {"step": done, "epoch": done / steps_per_epoch, "kind": "eval",
-                       "test_loss": test_loss.tolist(), "test_accuracy": test_acc.tolist()}
-                if config.layer_stats:
-                    stats = T.hidden_stats(graphdef, state, x_train[:512])
-                    row.update({f"layer_{k}": v.tolist() for k, v in stats.items()})
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-            if done % config.checkpoint_every == 0 or done == end:
+                    f"loss became non-finite ({lost[bad[0, 0]].tolist() if len(bad) else 'nan'}) by step {at} "
+                    f"(runs {sorted(set(bad[:, 1].tolist()))}); stopped. The last good checkpoint (step {last}) is kept "
+                    f"in {out_dir}/checkpoints. Try a smaller --lr, --clip-norm, or another --init.")
+            if done // config.checkpoint_every > first // config.checkpoint_every or done == end:
                 _save(manager, done, state)
     bar.close()
     seconds = time.time() - t0
     if end < total_steps:
         return {"stopped_at": end, "total_steps": total_steps}
-    summary = _summary(config, state, eval_fn, (x_train, y_train), (x_test, y_test), log_path, total_steps, seconds)
+    summary = _summary(config, settings, state, evaluate, (x_train, y_train), held_out, log_path, total_steps,
+                       seconds)
     with open(os.path.join(out_dir, "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=1)
     from jaxacts._src.plotting import learning_curves
 
-    learning_curves({config.model.activation: _read_log(log_path, total_steps)}, os.path.join(out_dir, "curves.png"))
+    rows = read_log(log_path, total_steps)
+    chosen = summary["chosen"]["index"]
+    label = config.model.activation if len(settings) == 1 else _setting_label(settings[chosen]) + " (chosen)"
+    learning_curves({label: setting_rows(rows, chosen, S)}, os.path.join(out_dir, "curves.png"))
     return summary
+
+
+def setting_rows(rows: list[dict], setting: int, seeds: int) -> list[dict]:
+    """Log rows restricted to one setting's runs (per-run lists sliced to its seeds): rows list every run,
+    setting-major, so setting p's seeds are entries p * seeds ... (p + 1) * seeds - 1."""
+    out = []
+    for r in rows:
+        out.append({k: (v[setting * seeds:(setting + 1) * seeds] if isinstance(v, list) else v) for k, v in r.items()})
+    return out
 
 
 def steps_to_threshold(rows: list[dict], key: str, threshold: float, seeds: int) -> list[int | None]:
@@ -209,21 +267,59 @@ def steps_to_threshold(rows: list[dict], key: str, threshold: float, seeds: int)
     return out
 
 
-def _summary(config, state, eval_fn, train, test, log_path, total_steps, seconds) -> dict[str, Any]:
-    train_loss, train_acc = T.evaluate(eval_fn, state, *train)
-    test_loss, test_acc = T.evaluate(eval_fn, state, *test)
-    rows = _read_log(log_path, total_steps)
-    reach = steps_to_threshold(rows, "loss", config.target_loss, config.seeds)
-    ms = lambda a: {"mean": float(np.mean(a)), "std": float(np.std(a)), "per_seed": np.asarray(a).tolist()}
+def _stats(values) -> dict[str, Any]:
+    a = np.asarray(values, np.float64)
+    with np.errstate(all="ignore"):
+        return {"mean": float(np.mean(a)), "std": float(np.std(a)), "per_seed": a.tolist()}
+
+
+def _summary(config, settings, state, evaluate, train, held_out, log_path, total_steps, seconds) -> dict[str, Any]:
+    S = config.seeds
+    per_run = {"train": evaluate(state, *train)}
+    per_run.update({name: evaluate(state, *xy) for name, xy in held_out.items()})
+    per_run = {name: tuple(np.asarray(v, np.float64) for v in lv) for name, lv in jax.device_get(per_run).items()}
+    diverged = np.asarray(jax.device_get(state.diverged)).reshape(len(settings), S)
+    rows = read_log(log_path, total_steps)
+    reach = steps_to_threshold(rows, "loss", config.target_loss, len(settings) * S)
+    table = []
+    for p, setting in enumerate(settings):
+        sl = slice(p * S, (p + 1) * S)
+        entry = {"setting": setting, "diverged": diverged[p].tolist()}
+        for name, (loss, acc) in per_run.items():
+            entry[f"{name}_loss"], entry[f"{name}_accuracy"] = _stats(loss[sl]), _stats(acc[sl])
+        r = reach[sl]
+        entry["steps_to_target_loss"] = {"target": config.target_loss, "per_seed": r,
+                                         "mean": float(np.mean(r)) if all(x is not None for x in r) else None}
+        table.append(entry)
+    chosen = choose_setting(table)
+    best = table[chosen]
     return {
-        "test_accuracy": float(np.mean(test_acc)), "test_loss": float(np.mean(test_loss)),
-        "train_loss": float(np.mean(train_loss)), "train_accuracy": float(np.mean(train_acc)),
-        "per_seed": {"test_accuracy": ms(test_acc), "test_loss": ms(test_loss), "train_loss": ms(train_loss)},
-        "steps_to_target_loss": {"target": config.target_loss, "per_seed": reach,
-                                 "mean": float(np.mean(reach)) if all(r is not None for r in reach) else None},
-        "steps": total_steps, "seconds": seconds, "seeds": config.seeds,
+        "test_accuracy": best["test_accuracy"]["mean"], "test_loss": best["test_loss"]["mean"],
+        "train_loss": best["train_loss"]["mean"], "train_accuracy": best["train_accuracy"]["mean"],
+        "per_seed": {k: best[k] for k in ("test_accuracy", "test_loss", "train_loss")},
+        "steps_to_target_loss": best["steps_to_target_loss"],
+        "chosen": {"index": chosen, "setting": settings[chosen], "rule": SELECTION_RULE if len(settings) > 1 else
+                   "a single setting"},
+        "settings": table,
+        "steps": total_steps, "seconds": seconds, "seeds": S, "runs": len(settings) * S,
         "backend": jax.default_backend(), "device_count": jax.device_count(), "config": to_dict(config),
     }
+
+
+SELECTION_RULE = ("the setting with the highest final validation accuracy (mean over seeds), ties broken by the "
+                  "lower validation loss; a setting with a diverged seed is never chosen unless all diverged")
+
+
+def choose_setting(table: list[dict]) -> int:
+    """Index of the chosen setting (see :data:`SELECTION_RULE`); uses the validation split only."""
+    if len(table) == 1:
+        return 0
+    def key(p):
+        e = table[p]
+        acc, loss = e["val_accuracy"]["mean"], e["val_loss"]["mean"]
+        healthy = not any(e["diverged"]) and np.isfinite(acc) and np.isfinite(loss)
+        return (healthy, acc if np.isfinite(acc) else -np.inf, -loss if np.isfinite(loss) else -np.inf)
+    return max(range(len(table)), key=key)
 
 
 def param_vector(out_dir: str) -> np.ndarray:

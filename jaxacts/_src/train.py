@@ -1,15 +1,23 @@
-"""Training: pure init/step functions over a state pytree, vmapped over seeds, sharded over devices.
+"""Training as pure compiled functions over a state pytree with a leading *run* axis.
 
-``init_state(keys, ...)`` builds S models at once (one per key); ``make_train_step`` returns one
-jit-compiled function ``step(state, x, y, indices, keys) -> (state, metrics)`` that trains all S
-seeds together (``jax.vmap`` over the leading seed axis) on batches gathered on device from
-``indices``. With a mesh, the batch axis of ``indices`` is sharded over devices and XLA splits the
-work; the result equals the one-device result within float tolerance.
+A run is one (setting, seed) pair. A *setting* fixes the scalar hyperparameters a sweep varies: the
+peak learning rate and the weight decay (held in the optimizer state by ``optax.inject_hyperparams``)
+and the activation's float hyperparameters (held in the model state, see ``layers.Fixed``). So every
+setting and every seed trains in one compiled program, ``jax.vmap`` over runs, and runs of equal seed
+share initialization and data order (paired comparisons). Run ``r`` is setting ``r // seeds``, seed
+``r % seeds``.
+
+``make_train_epoch`` compiles one epoch: the steps in one ``lax.scan``, then evaluation on the held-out
+sets; metrics reach the host once per epoch. With a mesh, the run axis is sharded over the mesh axis
+``runs`` and each batch over ``data``; XLA splits the work and the result equals the one-device result
+within float tolerance.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -18,6 +26,8 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxacts._src import layers, registry
+from jaxacts._src.data import epoch_indices
 from jaxacts._src.models import ModelConfig, build_model
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
@@ -25,21 +35,28 @@ SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
 
 class TrainState(NamedTuple):
-    """Everything a training step changes; each leaf has a leading seed axis of size S."""
+    """Everything a training step changes; each leaf has a leading run axis of size R."""
 
     params: Any  # nnx.State of nnx.Param: the learned weights
-    rest: Any  # nnx.State of everything else (batch-norm statistics)
-    opt_state: Any  # optax state
+    rest: Any  # nnx.State of everything else (batch-norm statistics, activation hyperparameters)
+    opt_state: Any  # optax state; its hyperparams hold the run's learning_rate and weight_decay
     step: jax.Array  # int32, steps taken
+    diverged: jax.Array  # bool; a diverged run is frozen at its last finite state
+
+
+def _values(v) -> tuple[float, ...]:
+    return tuple(float(x) for x in (v if isinstance(v, (tuple, list)) else (v,)))
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
+    """Optimizer and schedule. ``lr`` and ``weight_decay`` may be tuples: a sweep over their values."""
+
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float | tuple[float, ...] = 1e-3
     schedule: str = "constant"
     warmup_steps: int = 0
-    weight_decay: float = 0.0
+    weight_decay: float | tuple[float, ...] = 0.0
     clip_norm: float = 0.0  # 0: no clipping
 
     def __post_init__(self):
@@ -47,48 +64,97 @@ class OptimConfig:
             raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
-        if not self.lr > 0:
-            raise ValueError(f"learning rate must be > 0, got {self.lr}")
-        if self.weight_decay < 0 or self.clip_norm < 0 or self.warmup_steps < 0:
-            raise ValueError("weight_decay, clip_norm and warmup_steps must be >= 0")
+        if not _values(self.lr) or not all(math.isfinite(v) and v > 0 for v in _values(self.lr)):
+            raise ValueError(f"learning rate must be finite and > 0, got {self.lr}")
+        if not _values(self.weight_decay) or not all(math.isfinite(v) and v >= 0 for v in _values(self.weight_decay)):
+            raise ValueError(f"weight_decay must be finite and >= 0, got {self.weight_decay}")
+        if not (math.isfinite(self.clip_norm) and self.clip_norm >= 0) or self.warmup_steps < 0:
+            raise ValueError("clip_norm and warmup_steps must be >= 0")
+
+
+def sweep_settings(optim: OptimConfig, activation: str) -> list[dict[str, Any]]:
+    """Every setting of a sweep, learning rate slowest, then weight decay, then activation
+    hyperparameters: [{"lr": ..., "weight_decay": ..., "activation": "elu(alpha=0.5)"}, ...]."""
+    return [{"lr": lr, "weight_decay": wd, "activation": act}
+            for lr, wd, act in itertools.product(_values(optim.lr), _values(optim.weight_decay),
+                                                 registry.expand_spec(activation))]
+
+
+def run_hyperparameters(settings: list[dict[str, Any]], seeds: int) -> dict[str, Any]:
+    """Per-run arrays (R = settings x seeds): learning_rate, weight_decay, and the activation's float
+    hyperparameters (a dict, possibly empty)."""
+    rep = lambda vals: jnp.asarray(np.repeat(np.asarray(vals, np.float32), seeds))
+    acts = [{k: v for k, v in registry.parse_spec(s["activation"])[1].items() if not isinstance(v, bool)}
+            for s in settings]
+    return {"learning_rate": rep([s["lr"] for s in settings]),
+            "weight_decay": rep([s["weight_decay"] for s in settings]),
+            "activation": {k: rep([a[k] for a in acts]) for k in acts[0]}}
+
+
+def _schedule_shape(config: OptimConfig, total_steps: int) -> optax.Schedule:
+    """The learning-rate schedule divided by its peak (the peak is a per-run hyperparameter)."""
+    total = max(total_steps, 1)
+    if config.schedule == "constant":
+        return optax.constant_schedule(1.0)
+    if config.schedule == "cosine":
+        return optax.cosine_decay_schedule(1.0, total)
+    return optax.warmup_cosine_decay_schedule(0.0, 1.0, min(config.warmup_steps, total - 1), total)
 
 
 def make_optimizer(config: OptimConfig, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """The optax transformation and its learning-rate schedule."""
-    total = max(total_steps, 1)
-    if config.schedule == "constant":
-        schedule = optax.constant_schedule(config.lr)
-    elif config.schedule == "cosine":
-        schedule = optax.cosine_decay_schedule(config.lr, total)
-    else:
-        schedule = optax.warmup_cosine_decay_schedule(0.0, config.lr, min(config.warmup_steps, total - 1), total)
-    base = {
-        "sgd": lambda: optax.sgd(schedule),
-        "momentum": lambda: optax.sgd(schedule, momentum=0.9),
-        "nesterov": lambda: optax.sgd(schedule, momentum=0.9, nesterov=True),
-        "adam": lambda: optax.adam(schedule),
-        "adamw": lambda: optax.adamw(schedule, weight_decay=config.weight_decay),
-        "rmsprop": lambda: optax.rmsprop(schedule),
-    }[config.optimizer]()
-    chain = []
-    if config.clip_norm > 0:
-        chain.append(optax.clip_by_global_norm(config.clip_norm))
-    if config.weight_decay > 0 and config.optimizer != "adamw":
-        chain.append(optax.add_decayed_weights(config.weight_decay))
-    return optax.chain(*chain, base), schedule
+    """The optax transformation and the shape of its learning-rate schedule (peak 1).
+
+    ``learning_rate`` and ``weight_decay`` are injected hyperparameters (``opt_state.hyperparams``),
+    so runs of one vmapped program can each carry their own; the rate at step t is
+    ``learning_rate * shape(t)``.
+    """
+    shape = _schedule_shape(config, total_steps)
+    decay = any(v > 0 for v in _values(config.weight_decay))  # static: no decay term when all are 0
+
+    def factory(learning_rate, weight_decay):
+        lr = lambda count: learning_rate * shape(count)
+        base = {
+            "sgd": lambda: optax.sgd(lr),
+            "momentum": lambda: optax.sgd(lr, momentum=0.9),
+            "nesterov": lambda: optax.sgd(lr, momentum=0.9, nesterov=True),
+            "adam": lambda: optax.adam(lr),
+            "adamw": lambda: optax.adamw(lr, weight_decay=weight_decay),
+            "rmsprop": lambda: optax.rmsprop(lr),
+        }[config.optimizer]()
+        chain = []
+        if config.clip_norm > 0:
+            chain.append(optax.clip_by_global_norm(config.clip_norm))
+        if decay and config.optimizer != "adamw":
+            chain.append(optax.add_decayed_weights(weight_decay))
+        return optax.chain(*chain, base)
+
+    tx = optax.inject_hyperparams(factory, hyperparam_dtype=jnp.float32)(
+        learning_rate=_values(config.lr)[0], weight_decay=_values(config.weight_decay)[0])
+    return tx, shape
 
 
 def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_classes: int,
-               tx: optax.GradientTransformation) -> tuple[nnx.GraphDef, TrainState]:
-    """S freshly initialised models and optimizer states, one per key (leading axis S)."""
+               tx: optax.GradientTransformation, hyperparameters: dict[str, Any] | None = None
+               ) -> tuple[nnx.GraphDef, TrainState]:
+    """R freshly initialised models and optimizer states, one per key (leading axis R).
+
+    ``hyperparameters`` (from :func:`run_hyperparameters`) sets each run's learning rate, weight decay
+    and activation hyperparameters; without it every run takes the configured first values.
+    """
     graphdef, _, _ = nnx.split(nnx.eval_shape(lambda: build_model(model_config, example_shape, num_classes, keys[0])),
                                nnx.Param, ...)
 
-    def one(key):
-        _, params, rest = nnx.split(build_model(model_config, example_shape, num_classes, key), nnx.Param, ...)
-        return TrainState(params, rest, tx.init(params), jnp.zeros((), jnp.int32))
+    def one(key, hp):
+        model = build_model(model_config, example_shape, num_classes, key)
+        if hp is not None and hp["activation"]:
+            layers.set_activation_hyperparameters(model, hp["activation"])
+        _, params, rest = nnx.split(model, nnx.Param, ...)
+        opt_state = tx.init(params)
+        if hp is not None:
+            opt_state.hyperparams.update(learning_rate=hp["learning_rate"], weight_decay=hp["weight_decay"])
+        return TrainState(params, rest, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
 
-    return graphdef, jax.jit(jax.vmap(one))(keys)
+    return graphdef, jax.jit(jax.vmap(one))(keys, hyperparameters)
 
 
 def _loss_and_logits(graphdef, params, rest, x, y, *, train, key):
@@ -104,10 +170,14 @@ def _global_norm(tree) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
 
 
-def make_train_step(graphdef, tx, schedule, mesh: jax.sharding.Mesh | None = None):
-    """The compiled step for S seeds: (state, x_all, y_all, indices (S, B), keys (S,)) -> (state, metrics)."""
+def _make_step(graphdef, tx, schedule):
+    """step(state, x_all, y_all, indices (R, B), keys (R,)) -> (state, metrics), not yet jitted.
 
-    def one_seed(state: TrainState, x_all, y_all, indices, key):
+    A run whose loss, gradient or parameters become non-finite is marked diverged and keeps its last
+    finite state; its metrics read NaN from then on. The other runs carry on.
+    """
+
+    def one_run(state: TrainState, x_all, y_all, indices, key):
         x, y = x_all[indices], y_all[indices]
         grad_fn = jax.value_and_grad(_loss_and_logits, argnums=1, has_aux=True)
         (loss, (logits, rest)), grads = grad_fn(graphdef, state.params, state.rest, x, y, train=True, key=key)
@@ -116,69 +186,159 @@ def make_train_step(graphdef, tx, schedule, mesh: jax.sharding.Mesh | None = Non
         metrics = {
             "loss": loss,
             "accuracy": jnp.mean(jnp.argmax(logits, -1) == y),
-            "lr": jnp.asarray(schedule(state.step), jnp.float32),
+            "lr": (state.opt_state.hyperparams["learning_rate"] * schedule(state.step)).astype(jnp.float32),
             "grad_norm": _global_norm(grads),
             "param_norm": _global_norm(params),
         }
-        return TrainState(params, rest, opt_state, state.step + 1), metrics
+        ok = ~state.diverged & jnp.isfinite(loss) & jnp.isfinite(metrics["grad_norm"]) & jnp.isfinite(metrics["param_norm"])
+        return TrainState(params, rest, opt_state, state.step + 1, ~ok), metrics
 
-    batched = jax.vmap(one_seed, in_axes=(0, None, None, 0, 0))
+    batched = jax.vmap(one_run, in_axes=(0, None, None, 0, 0))
 
     def step(state, x_all, y_all, indices, keys):
         if indices.shape[0] > 1:
-            return batched(state, x_all, y_all, indices, keys)
-        # One seed: unbatched matmuls are faster on CPU than batched ones of batch size 1.
-        state, metrics = one_seed(jax.tree.map(lambda a: a[0], state), x_all, y_all, indices[0], keys[0])
-        return jax.tree.map(lambda a: a[None], (state, metrics))
+            new, metrics = batched(state, x_all, y_all, indices, keys)
+        else:  # one run: unbatched matmuls are faster on CPU than batched ones of batch size 1
+            new, metrics = one_run(jax.tree.map(lambda a: a[0], state), x_all, y_all, indices[0], keys[0])
+            new, metrics = jax.tree.map(lambda a: a[None], (new, metrics))
+        ok = ~new.diverged
 
+        def freeze():  # only paid for when some run has just failed
+            keep = lambda n, o: jnp.where(ok.reshape(ok.shape + (1,) * (n.ndim - 1)), n, o)
+            held = jax.tree.map(keep, (new.params, new.rest, new.opt_state), (state.params, state.rest, state.opt_state))
+            return TrainState(*held, new.step, new.diverged)
+
+        new = jax.lax.cond(jnp.all(ok), lambda: new, freeze)
+        metrics = {k: jnp.where(ok, v, jnp.nan) for k, v in metrics.items()}
+        return new, metrics
+
+    return step
+
+
+def _shardings(mesh):
+    P, N = jax.sharding.PartitionSpec, jax.sharding.NamedSharding
+    return N(mesh, P("runs")), N(mesh, P()), N(mesh, P("runs", "data"))
+
+
+def make_train_step(graphdef, tx, schedule, mesh: jax.sharding.Mesh | None = None):
+    """One compiled step for R runs: (state, x_all, y_all, indices (R, B), keys (R,)) -> (state, metrics)."""
+    step = _make_step(graphdef, tx, schedule)
     if mesh is None:
         return jax.jit(step, donate_argnums=0)
-    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    batch = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, "data"))
-    return jax.jit(step, donate_argnums=0, in_shardings=(replicated, replicated, replicated, batch, replicated),
-                   out_shardings=(replicated, replicated))
+    runs, replicated, batch = _shardings(mesh)
+    return jax.jit(step, donate_argnums=0, in_shardings=(runs, replicated, replicated, batch, runs),
+                   out_shardings=(runs, runs))
 
 
-def make_eval_step(graphdef):
-    """(state, x, y) -> per-seed (sum of losses, number correct) on one chunk, in evaluation mode."""
+def _evaluate(graphdef, state, x, y, chunk: int = 1000):
+    """Per-run (mean loss, accuracy) over (x, y) in evaluation mode, ``chunk`` examples at a time."""
+    n = x.shape[0]
+    chunk = min(chunk, n)
+    pad = (-n) % chunk
+    weight = jnp.concatenate([jnp.ones((n,), jnp.float32), jnp.zeros((pad,), jnp.float32)]).reshape(-1, chunk)
+    xs = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape((-1, chunk) + x.shape[1:])
+    ys = jnp.pad(y, (0, pad)).reshape(-1, chunk)
 
-    def one_seed(state, x, y):
-        model = nnx.merge(graphdef, state.params, state.rest)
-        logits = model(x, train=False).astype(jnp.float32)
-        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-        return jnp.sum(losses), jnp.sum(jnp.argmax(logits, -1) == y)
+    def one_run(s):
+        model = nnx.merge(graphdef, s.params, s.rest)
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, None, None)))
+        def body(carry, batch):
+            xb, yb, wb = batch
+            logits = model(xb, train=False).astype(jnp.float32)
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, yb)
+            correct = (jnp.argmax(logits, -1) == yb).astype(jnp.float32)
+            return (carry[0] + jnp.sum(wb * loss), carry[1] + jnp.sum(wb * correct)), None
 
+        (loss, correct), _ = jax.lax.scan(body, (jnp.zeros(()), jnp.zeros(())), (xs, ys, weight))
+        return loss / n, correct / n
 
-def evaluate(eval_step, state, x: jax.Array, y: jax.Array, chunk: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Per-seed mean loss and accuracy over (x, y), in chunks to bound memory."""
-    total_loss, correct = 0.0, 0.0
-    for i in range(0, x.shape[0], chunk):
-        l, c = eval_step(state, x[i: i + chunk], y[i: i + chunk])
-        total_loss, correct = total_loss + np.asarray(l, np.float64), correct + np.asarray(c, np.float64)
-    return total_loss / x.shape[0], correct / x.shape[0]
+    return jax.vmap(one_run)(state)
 
 
-def hidden_stats(graphdef, state, x) -> dict[str, np.ndarray]:
-    """Per-seed, per-layer mean and variance of hidden activations and the fraction of dead units
-    (never positive on ``x``), in evaluation mode."""
+def make_evaluate(graphdef, chunk: int = 1000):
+    """Compiled (state, x, y) -> per-run (mean loss, accuracy), in evaluation mode."""
+    return jax.jit(lambda state, x, y: _evaluate(graphdef, state, x, y, chunk))
 
-    def one_seed(s):
+
+def _hidden_stats(graphdef, state, x) -> dict[str, jax.Array]:
+    def one_run(s):
         model = nnx.merge(graphdef, s.params, s.rest)
         _, hidden = model(x, train=False, return_hidden=True)
         flat = [h.reshape(-1, h.shape[-1]) for h in hidden]
         return {"mean": jnp.stack([jnp.mean(h) for h in flat]), "var": jnp.stack([jnp.var(h) for h in flat]),
                 "dead_fraction": jnp.stack([jnp.mean(jnp.all(h <= 0, axis=0)) for h in flat])}
 
-    return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one_seed))(state).items()}
+    return jax.vmap(one_run)(state)
+
+
+def hidden_stats(graphdef, state, x) -> dict[str, np.ndarray]:
+    """Per-run, per-layer mean and variance of hidden activations and the fraction of dead units
+    (never positive on ``x``), in evaluation mode."""
+    return {k: np.asarray(v) for k, v in jax.jit(lambda s: _hidden_stats(graphdef, s, x))(state).items()}
+
+
+def make_train_epoch(graphdef, tx, schedule, *, batch_size: int, mesh: jax.sharding.Mesh | None = None,
+                     layer_stats: bool = False):
+    """One compiled epoch for R runs.
+
+    ``epoch(state, run_keys (R,), epoch, x_train, y_train, held_out) -> (state, step_metrics, evals)``:
+    the epoch's batches are drawn on device from ``run_keys`` (a permutation from
+    ``fold_in(fold_in(key, 1), epoch)``; step t's dropout/RReLU key is ``fold_in(fold_in(key, 2), t)``),
+    the steps run in one ``lax.scan`` (``step_metrics[name]`` has shape (steps, R)), then each held-out
+    set ``held_out[name] = (x, y)`` is evaluated: ``evals[f"{name}_loss"]``, ``evals[f"{name}_accuracy"]``
+    of shape (R,), plus per-layer statistics on the first 512 training examples with ``layer_stats``.
+    """
+    step = _make_step(graphdef, tx, schedule)
+    batch_sharding = None if mesh is None else _shardings(mesh)[2]
+
+    def epoch_fn(state, run_keys, epoch, x_train, y_train, held_out):
+        n = x_train.shape[0]
+        indices = jax.vmap(lambda k: epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), epoch), n,
+                                                   batch_size))(run_keys)  # (R, steps, B)
+        steps = indices.shape[1]
+
+        def body(state, xs):
+            t, idx = xs
+            if batch_sharding is not None:
+                idx = jax.lax.with_sharding_constraint(idx, batch_sharding)
+            global_step = epoch * steps + t
+            keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), global_step))(run_keys)
+            return step(state, x_train, y_train, idx, keys)
+
+        state, metrics = jax.lax.scan(body, state, (jnp.arange(steps), jnp.swapaxes(indices, 0, 1)))
+        evals = {}
+        for name, (x, y) in held_out.items():
+            evals[f"{name}_loss"], evals[f"{name}_accuracy"] = _evaluate(graphdef, state, x, y)
+        if layer_stats:
+            evals.update({f"layer_{k}": v for k, v in _hidden_stats(graphdef, state, x_train[:512]).items()})
+        return state, metrics, evals
+
+    if mesh is None:
+        return jax.jit(epoch_fn, donate_argnums=0)
+    runs, replicated, _ = _shardings(mesh)
+    return jax.jit(epoch_fn, donate_argnums=0, in_shardings=(runs, runs, None, replicated, replicated, replicated),
+                   out_shardings=(runs, None, None))
+
+
+def run_mesh(runs: int, batch_size: int, devices=None) -> jax.sharding.Mesh | None:
+    """A 2-D mesh ('runs', 'data') over ``devices`` (default: all, every host's after
+    ``jax.distributed.initialize()``), or None with one device.
+
+    Runs are spread first (independent work, no communication): the 'runs' axis takes
+    gcd(runs, devices) devices and the batch is split over the rest.
+    """
+    devices = list(devices if devices is not None else jax.devices())
+    n = len(devices)
+    if n == 1:
+        return None
+    r = math.gcd(runs, n)
+    d = n // r
+    if batch_size % d:
+        raise ValueError(f"batch size {batch_size} must be divisible by {d}: {runs} run(s) over {n} devices leave "
+                         f"{d} devices per run to split each batch over")
+    return jax.sharding.Mesh(np.array(devices).reshape(r, d), ("runs", "data"))
 
 
 def data_mesh(batch_size: int, devices=None) -> jax.sharding.Mesh | None:
-    """A 1-D mesh named 'data' over ``devices`` (default: all), or None with one device."""
-    devices = list(devices if devices is not None else jax.devices())
-    if len(devices) == 1:
-        return None
-    if batch_size % len(devices):
-        raise ValueError(f"batch size {batch_size} must be divisible by the {len(devices)} devices it is sharded over")
-    return jax.sharding.Mesh(np.array(devices), ("data",))
+    """A mesh that splits every batch over all ``devices`` (one run per program, or runs replicated)."""
+    return run_mesh(1, batch_size, devices)
