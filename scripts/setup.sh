@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv (once) and installs jaxacts into it; pass an extra such as "test" to add it.
+# Creates .venv (once) and installs jaxacts into it; pass extras to add them: "test", "cuda12", "test,cuda13".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi

@@ -203,7 +203,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     end = total_steps if stop_after is None else min(total_steps, -(-stop_after // steps_per_epoch) * steps_per_epoch)
     bar = tqdm(total=total_steps, initial=start, desc=config.model.activation, disable=not progress, leave=False)
     window: list[dict] = []
-    done = start
+    done, evals = start, None
     with open(log_path, "a") as log:
         for epoch in range(start // steps_per_epoch, end // steps_per_epoch):
             first = done
@@ -233,8 +233,8 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     seconds = time.time() - t0
     if end < total_steps:
         return {"stopped_at": end, "total_steps": total_steps}
-    summary = _summary(config, settings, state, evaluate, (x_train, y_train), held_out, log_path, total_steps,
-                       seconds)
+    summary = _summary(config, settings, state, evaluate, (x_train, y_train), held_out, evals, log_path,
+                       total_steps, seconds)
     with open(os.path.join(out_dir, "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=1)
     from jaxacts._src.plotting import learning_curves
@@ -273,10 +273,13 @@ def _stats(values) -> dict[str, Any]:
         return {"mean": float(np.mean(a)), "std": float(np.std(a)), "per_seed": a.tolist()}
 
 
-def _summary(config, settings, state, evaluate, train, held_out, log_path, total_steps, seconds) -> dict[str, Any]:
+def _summary(config, settings, state, evaluate, train, held_out, last_evals, log_path, total_steps,
+             seconds) -> dict[str, Any]:
     S = config.seeds
     per_run = {"train": evaluate(state, *train)}
-    per_run.update({name: evaluate(state, *xy) for name, xy in held_out.items()})
+    for name, xy in held_out.items():  # the last epoch evaluated the final state on these already
+        per_run[name] = ((last_evals[f"{name}_loss"], last_evals[f"{name}_accuracy"]) if last_evals is not None
+                         else evaluate(state, *xy))
     per_run = {name: tuple(np.asarray(v, np.float64) for v in lv) for name, lv in jax.device_get(per_run).items()}
     diverged = np.asarray(jax.device_get(state.diverged)).reshape(len(settings), S)
     rows = read_log(log_path, total_steps)
