@@ -1,13 +1,40 @@
-"""Test-wide JAX settings. Lives at the repository root so it runs before anything imports jax."""
+"""Test-wide JAX settings. Lives at the repository root so it runs before anything imports jax.
+
+    .venv/bin/python -m pytest -q jaxacts tests                           # CPU, 4 forced host devices
+    JAX_PLATFORMS=cuda .venv/bin/python -m pytest -q jaxacts tests        # on a GPU (needs jax[cuda])
+    XLA_FLAGS=--xla_force_host_platform_device_count=1 .venv/bin/python -m pytest -q tests   # one CPU device
+
+Every setting below is a default that the environment overrides: ``JAX_PLATFORMS`` picks the backend
+(cpu unless set), ``XLA_FLAGS`` the number of forced CPU devices (4 unless set; ignored by GPU/TPU
+backends), ``JAX_DEFAULT_MATMUL_PRECISION`` the matmul precision (``highest`` unless set, so float32
+matmuls are true float32 on GPUs and TPUs too, where the backend default rounds to TF32/bfloat16 and
+tolerances written for float32 would fail). Tests that need several devices carry
+``@pytest.mark.requires_devices(n)`` and are skipped, with the reason, where fewer are present.
+"""
 
 import os
+
+import pytest
 
 # Four CPU devices so sharding is tested on a machine with one CPU; must precede importing jax.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires_devices(n): skipped unless jax.device_count() >= n")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("requires_devices"):
+        needed, present = mark.args[0], jax.device_count()
+        if present < needed:
+            pytest.skip(f"needs {needed} devices, {jax.default_backend()} has {present}; on CPU run with "
+                        f"XLA_FLAGS=--xla_force_host_platform_device_count={max(needed, 4)}")
