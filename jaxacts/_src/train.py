@@ -173,8 +173,9 @@ def _global_norm(tree) -> jax.Array:
 def _make_step(graphdef, tx, schedule):
     """step(state, x_all, y_all, indices (R, B), keys (R,)) -> (state, metrics), not yet jitted.
 
-    A run whose loss, gradient or parameters become non-finite is marked diverged and keeps its last
-    finite state; its metrics read NaN from then on. The other runs carry on.
+    A run whose loss, gradient or parameters become non-finite is marked diverged (for good) and its
+    metrics read NaN from then on; the other runs carry on. (The compiled epoch then puts a diverged
+    run back to its state at the start of that epoch: one select an epoch rather than one a step.)
     """
 
     def one_run(state: TrainState, x_all, y_all, indices, key):
@@ -201,18 +202,19 @@ def _make_step(graphdef, tx, schedule):
         else:  # one run: unbatched matmuls are faster on CPU than batched ones of batch size 1
             new, metrics = one_run(jax.tree.map(lambda a: a[0], state), x_all, y_all, indices[0], keys[0])
             new, metrics = jax.tree.map(lambda a: a[None], (new, metrics))
-        ok = ~new.diverged
-
-        def freeze():  # only paid for when some run has just failed
-            keep = lambda n, o: jnp.where(ok.reshape(ok.shape + (1,) * (n.ndim - 1)), n, o)
-            held = jax.tree.map(keep, (new.params, new.rest, new.opt_state), (state.params, state.rest, state.opt_state))
-            return TrainState(*held, new.step, new.diverged)
-
-        new = jax.lax.cond(jnp.all(ok), lambda: new, freeze)
-        metrics = {k: jnp.where(ok, v, jnp.nan) for k, v in metrics.items()}
+        metrics = {k: jnp.where(new.diverged, jnp.nan, v) for k, v in metrics.items()}
         return new, metrics
 
     return step
+
+
+def _hold_diverged(start: TrainState, end: TrainState) -> TrainState:
+    """``end``, except that diverged runs keep their state at ``start`` (finite: either checked then, or
+    already held since an earlier epoch)."""
+    back = end.diverged
+    keep = lambda e, s: jnp.where(back.reshape(back.shape + (1,) * (e.ndim - 1)), s, e)
+    held = jax.tree.map(keep, (end.params, end.rest, end.opt_state), (start.params, start.rest, start.opt_state))
+    return TrainState(*held, end.step, end.diverged)
 
 
 def _shardings(mesh):
@@ -284,7 +286,8 @@ def make_train_epoch(graphdef, tx, schedule, *, batch_size: int, mesh: jax.shard
     ``epoch(state, run_keys (R,), epoch, x_train, y_train, held_out) -> (state, step_metrics, evals)``:
     the epoch's batches are drawn on device from ``run_keys`` (a permutation from
     ``fold_in(fold_in(key, 1), epoch)``; step t's dropout/RReLU key is ``fold_in(fold_in(key, 2), t)``),
-    the steps run in one ``lax.scan`` (``step_metrics[name]`` has shape (steps, R)), then each held-out
+    the steps run in one ``lax.scan`` (``step_metrics[name]`` has shape (steps, R)); a run that diverged
+    in the epoch is put back to its state at the epoch's start (finite, as checked then); then each held-out
     set ``held_out[name] = (x, y)`` is evaluated: ``evals[f"{name}_loss"]``, ``evals[f"{name}_accuracy"]``
     of shape (R,), plus per-layer statistics on the first 512 training examples with ``layer_stats``.
     """
@@ -305,7 +308,9 @@ def make_train_epoch(graphdef, tx, schedule, *, batch_size: int, mesh: jax.shard
             keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), global_step))(run_keys)
             return step(state, x_train, y_train, idx, keys)
 
+        start = state
         state, metrics = jax.lax.scan(body, state, (jnp.arange(steps), jnp.swapaxes(indices, 0, 1)))
+        state = _hold_diverged(start, state)
         evals = {}
         for name, (x, y) in held_out.items():
             evals[f"{name}_loss"], evals[f"{name}_accuracy"] = _evaluate(graphdef, state, x, y)
