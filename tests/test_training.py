@@ -202,9 +202,8 @@ def test_a_diverging_setting_is_frozen_while_the_others_train(tmp_path):
     assert np.all(np.isfinite(vector))  # diverged runs keep their last finite parameters
 
 
+@pytest.mark.requires_devices(4)
 def test_sharded_runs_and_batch_equal_one_device(tmp_path):
-    if jax.device_count() < 4:
-        pytest.skip(f"needs 4 devices, found {jax.device_count()} (CPU tests force 4 host devices in conftest.py)")
     config = M.TrainConfig(model=M.ModelConfig(depth=2, width=32, norm="batch"), epochs=2, batch_size=16, seeds=2,
                            optim=M.OptimConfig(lr=(1e-3, 1e-2)), log_every=2, checkpoint_every=100)
     data = tiny_dataset()
