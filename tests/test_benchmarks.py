@@ -1,0 +1,44 @@
+"""Smoke tests of the benchmark scripts at tiny sizes: they run, return finite numbers, and the lean
+training loop that benchmarks/train_run.py times against the package really learns."""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import numpy as np
+import pytest
+
+from benchmarks import train_run, train_step
+
+
+@pytest.fixture(autouse=True)
+def standard_promotion():
+    # optax raises Python floats to int32 step counts, which strict promotion (conftest.py) rejects.
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def test_lean_loop_learns_digits_in_one_epoch_with_vmapped_seeds():
+    result = train_run.lean_run(epochs=1, seeds=2, dataset="digits", depth=1, width=64, batch_size=16, lr=1e-2)
+    acc, loss = result["test_accuracy"], result["test_loss"]
+    assert len(acc) == 2 and np.isfinite(result["train_loss"]) and np.all(np.isfinite(loss))
+    assert min(acc) > 0.5  # chance is 0.1
+    assert loss[0] != loss[1]  # each seed its own initialization and data order
+
+
+def test_train_step_main_runs_at_tiny_size():
+    # --seeds 0 skips the vmapped step (the lean-loop test covers vmapped seeds) to keep this test short.
+    rows = train_step.main(["--sizes", "16x8", "--depth", "1", "--seeds", "0", "--repeats", "2"])
+    assert [(r["width"], r["batch"]) for r in rows] == [(16, 8)]
+    row = rows[0]
+    times = [v for k, v in row.items() if k not in ("width", "batch")]
+    assert "jax nnx" in row and all(np.isfinite(t) and t > 0 for t in times)
+    device, _ = train_step.torch_device()
+    assert ("pytorch" in row) == (device is not None)  # absent when torch is missing or on another device
+
+
+def test_sizes_are_parsed_and_checked():
+    assert train_step.parse_sizes("256x128, 1024X64") == [(256, 128), (1024, 64)]
+    with pytest.raises(argparse.ArgumentTypeError, match="WIDTHxBATCH"):
+        train_step.parse_sizes("256by128")
