@@ -32,16 +32,23 @@ import jax
 
 from jaxacts._src.data import DATASETS, DataError
 from jaxacts._src.init import INITIALIZERS
-from jaxacts._src.loop import TrainConfig, TrainingDiverged, read_log, setting_rows, fit
+from jaxacts._src.loop import (TrainConfig, TrainingDiverged, TrainingInterrupted, config_differences,
+                               config_from_dict, fit, read_log, saved_config, setting_rows)
 from jaxacts._src.models import NORMS, ModelConfig
 from jaxacts._src.plotting import learning_curves
 from jaxacts._src.registry import split_top_level
 from jaxacts._src.train import OPTIMIZERS, SCHEDULES, OptimConfig
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(*, defaults: bool = True) -> argparse.ArgumentParser:
+    """The command line; with ``defaults=False`` every flag defaults to absent (to see what was given)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    a = p.add_argument
+
+    def a(*names, **kw):
+        if not defaults:
+            kw["default"] = argparse.SUPPRESS
+        p.add_argument(*names, **kw)
+
     a("--out", required=True, help="output directory (refused if it holds a run, unless --resume)")
     a("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     a("--dataset", default="mnist1d", choices=DATASETS)
@@ -53,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
     a("--init", default="he_normal", help=f"one of {', '.join(INITIALIZERS)} (default: he_normal)")
     a("--depth", type=int, default=3, help="MLP hidden layers (default: 3)")
     a("--width", type=int, default=256, help="MLP width / CNN dense head width (default: 256)")
-    a("--channels", default="32,64", help="CNN conv channels, comma-separated (default: 32,64)")
+    a("--channels", type=_ints, default=(32, 64), help="CNN conv channels, comma-separated (default: 32,64)")
     a("--kernel-size", type=int, default=5, help="CNN kernel size (default: 5)")
     a("--norm", default="none", choices=NORMS)
     a("--skip", action="store_true", help="residual connections between equal-width layers")
@@ -93,10 +100,41 @@ def _floats(text: str) -> tuple[float, ...]:
     return values
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+# Config fields whose flag is not named after the field's last part.
+_FLAG_OF_FIELD = {"model.kind": "model"}
+
+
+def _resumed_config(config: TrainConfig, out: str, given: set[str]) -> TrainConfig | None:
+    """The saved config of the run in ``out`` (None if there is none), after checking that no flag
+    given on the command line asks for something else."""
+    saved = saved_config(out)
+    if saved is None:
+        return None
+    clash = []
+    for field in config_differences(config, saved):
+        path = field.split(":")[0]
+        if _FLAG_OF_FIELD.get(path, path.split(".")[-1]) in given:
+            clash.append(field)
+    if clash:
+        raise ValueError(f"--resume: {out} was run with other settings; differing: {'; '.join(clash)}. Resume with "
+                         "the saved settings (flags not given take them), or start a new --out")
+    return config_from_dict(saved)
+
+
 def config_from(args: argparse.Namespace, activation: str) -> TrainConfig:
     model = ModelConfig(kind=args.model, activation=activation, init=args.init, depth=args.depth, width=args.width,
                         norm=args.norm, skip=args.skip, dropout=args.dropout, dropout_rate=args.dropout_rate,
-                        channels=tuple(int(c) for c in args.channels.split(",") if c.strip()),
+                        channels=tuple(args.channels),
                         kernel_size=args.kernel_size)
     one = lambda v: v[0] if len(v) == 1 else v
     optim = OptimConfig(args.optimizer, one(args.lr), args.schedule, args.warmup_steps, one(args.weight_decay),
@@ -128,28 +166,51 @@ def comparison_table(summaries: dict[str, dict | str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
+    try:
+        return _main(argv)
+    except TrainingInterrupted as e:
+        print(e, file=sys.stderr)
+        raise SystemExit(130)
+    except KeyboardInterrupt:
+        print("interrupted before training started; nothing was written", file=sys.stderr)
+        raise SystemExit(130)
+
+
+def _main(argv: Sequence[str] | None) -> dict:
     args = parser().parse_args(argv)
+    given = set(vars(parser(defaults=False).parse_args(argv)))
     try:
         activations = split_top_level(args.activation)
+        if not activations:
+            raise ValueError(f"--activation {args.activation!r} names no activation")
         configs = {a: config_from(args, a) for a in activations}  # validates every name before training
-    except (ValueError, TypeError) as e:
+        if len(set(activations)) != len(activations):
+            raise ValueError("an activation is listed twice")
+        single = len(activations) == 1
+        outs = {a: args.out if single else os.path.join(args.out, _folder(a)) for a in activations}
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise ValueError(f"--out {args.out} is a file, not a folder")
+        if args.resume:
+            resumed = {a: _resumed_config(c, outs[a], given) for a, c in configs.items()}
+            if all(c is None for c in resumed.values()):
+                raise ValueError(f"--resume: {args.out} holds no run; start one without --resume")
+            configs = {a: resumed[a] or c for a, c in configs.items()}
+        elif os.path.exists(args.out) and os.listdir(args.out):
+            raise ValueError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+    except (ValueError, TypeError, DataError) as e:
         raise SystemExit(f"error: {e}")
-    if len(set(activations)) != len(activations):
-        raise SystemExit("error: an activation is listed twice")
-    if os.path.exists(args.out) and os.listdir(args.out) and not args.resume:
-        raise SystemExit(f"error: {args.out} already holds a run; pass --resume to continue it or choose another --out")
     print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}; dataset {args.dataset}, model "
           f"{args.model}, {args.seeds} seed(s), activations: {', '.join(activations)}", flush=True)
     summaries: dict[str, dict | str] = {}
-    single = len(activations) == 1
     for name, config in configs.items():
-        out = args.out if single else os.path.join(args.out, _folder(name))
-        resume = args.resume and os.path.exists(os.path.join(out, "checkpoints"))
+        out = outs[name]
+        resume = args.resume and saved_config(out) is not None
         done = os.path.join(out, "summary.json")
         try:
             if resume and os.path.exists(done):
                 with open(done) as fh:
                     summaries[name] = json.load(fh)
+                print(f"{name}: {out} finished earlier; its summary is shown as saved", file=sys.stderr)
                 continue
             summaries[name] = fit(config, out, resume=resume)
         except TrainingDiverged as e:
@@ -157,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             if single:
                 raise SystemExit(1)
             summaries[name] = "diverged"
-        except (DataError, FileExistsError, FileNotFoundError, ValueError) as e:
+        except (DataError, FileExistsError, FileNotFoundError, NotADirectoryError, ValueError) as e:
             raise SystemExit(f"error: {e}")
     table = comparison_table(summaries)
     print(table)

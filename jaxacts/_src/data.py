@@ -15,11 +15,14 @@ import io
 import os
 import pickle
 import struct
+import zipfile
+import zlib
 
 import jax
 import numpy as np
 
 DATASETS = ("digits", "mnist1d", "synthetic", "mnist", "fashion_mnist", "cifar10")
+BUILTIN_DATASETS = ("digits", "mnist1d", "synthetic")  # need no files
 
 
 class DataError(ValueError):
@@ -111,7 +114,7 @@ def _open_maybe_gz(path):
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{path}: corrupt gzip data ({e})")
     return raw
 
@@ -136,6 +139,14 @@ def read_idx(path: str) -> np.ndarray:
     return np.frombuffer(body, dtype).reshape(shape)
 
 
+def _check_dir(data_dir):
+    if not data_dir:
+        raise DataError("this dataset is read from files you have: pass --data-dir DIR")
+    if not os.path.isdir(data_dir):
+        raise DataError(f"--data-dir {data_dir} is not a folder" if os.path.exists(data_dir) else
+                        f"--data-dir {data_dir} does not exist")
+
+
 def _find(data_dir, names):
     for n in names:
         for candidate in (n, n + ".gz"):
@@ -146,8 +157,7 @@ def _find(data_dir, names):
 
 
 def _mnist_like(data_dir):
-    if not data_dir:
-        raise DataError("this dataset is read from files you have: pass --data-dir DIR")
+    _check_dir(data_dir)
     parts = []
     for split in ("train", "t10k"):
         x = read_idx(_find(data_dir, [f"{split}-images-idx3-ubyte", f"{split}-images.idx3-ubyte"]))
@@ -173,32 +183,66 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def _load_cifar_batch(path):
+    expected = "a dict with 'data' (N, 3072) uint8 and 'labels'"
     try:
         with open(path, "rb") as fh:
             d = _NumpyOnlyUnpickler(io.BytesIO(fh.read()), encoding="bytes").load()
-        data = np.asarray(d[b"data"] if b"data" in d else d["data"], np.uint8)
-        labels = np.asarray(d[b"labels"] if b"labels" in d else d["labels"], np.int32)
-    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{path}: not a CIFAR-10 python batch (a dict with 'data' (N, 3072) uint8 and 'labels'): {e}")
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise DataError(f"{path}: expected data of shape (N, 3072) and N labels, got {data.shape} and {labels.shape}")
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32) / 255.0, labels
+        if not isinstance(d, dict):
+            raise TypeError(f"found a {type(d).__name__}")
+        data = np.asarray(d[b"data"] if b"data" in d else d["data"])
+        labels = np.asarray(d[b"labels"] if b"labels" in d else d["labels"])
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, IndexError) as e:
+        raise DataError(f"{path}: not a CIFAR-10 python batch ({expected}): {e}")
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{path}: field 'data' must have shape (N, 3072), got {data.shape}")
+    return _pixels(data, path, "data").reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), _labels(labels, len(data), path, "labels")
+
+
+def _pixels(x: np.ndarray, path: str, field: str) -> np.ndarray:
+    """uint8 pixels scaled to [0, 1]; float pixels must already lie in [0, 1]."""
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DataError(f"{path}: field {field!r} must hold uint8 or float pixels, got {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{path}: field {field!r} holds non-finite pixels (NaN or inf)")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise DataError(f"{path}: field {field!r} holds float pixels in [{x.min():g}, {x.max():g}]; "
+                        "expected uint8 0..255 or floats in [0, 1]")
+    return x.astype(np.float32)
+
+
+def _labels(y: np.ndarray, n: int, path: str, field: str) -> np.ndarray:
+    """Integer labels of shape (n,) (or (n, 1)) in [0, 10)."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"{path}: field {field!r} must hold one label per image ({n},), got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: field {field!r} must hold integer labels, got {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= 10):
+        raise DataError(f"{path}: field {field!r} holds labels in [{y.min()}, {y.max()}]; expected 0..9")
+    return y.astype(np.int32)
 
 
 def _cifar10(data_dir):
-    if not data_dir:
-        raise DataError("cifar10 is read from files you have: pass --data-dir DIR")
+    _check_dir(data_dir)
     npz = os.path.join(data_dir, "cifar10.npz")
     if os.path.exists(npz):
+        if not zipfile.is_zipfile(npz):
+            raise DataError(f"{npz}: not an .npz file (numpy's zip of arrays x_train, y_train, x_test, y_test)")
         try:
             with np.load(npz, allow_pickle=False) as f:
-                arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-        except (KeyError, ValueError, OSError) as e:
+                arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile, zlib.error) as e:
             raise DataError(f"{npz}: expected arrays x_train, y_train, x_test, y_test ({e})")
-        x_train, y_train, x_test, y_test = arrays
-        scale = 255.0 if x_train.dtype == np.uint8 else 1.0
-        return (x_train.astype(np.float32) / scale, y_train.astype(np.int32).ravel(),
-                x_test.astype(np.float32) / scale, y_test.astype(np.int32).ravel(), 10)
+        for split in ("train", "test"):
+            x = arrays[f"x_{split}"]
+            if x.ndim != 4 or x.shape[1:] != (32, 32, 3) or len(x) == 0:
+                raise DataError(f"{npz}: field 'x_{split}' must have shape (N, 32, 32, 3) with N >= 1, got {x.shape}")
+            arrays[f"x_{split}"] = _pixels(x, npz, f"x_{split}")
+            arrays[f"y_{split}"] = _labels(arrays[f"y_{split}"], len(x), npz, f"y_{split}")
+        return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], 10
     folder = data_dir
     if os.path.isdir(os.path.join(data_dir, "cifar-10-batches-py")):
         folder = os.path.join(data_dir, "cifar-10-batches-py")
@@ -219,8 +263,13 @@ def load_dataset(name: str, *, data_dir: str | None = None, seed: int = 0) -> Da
     if name not in loaders:
         raise DataError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     x_train, y_train, x_test, y_test, classes = loaders[name]()
-    if y_train.min() < 0 or max(y_train.max(), y_test.max()) >= classes:
-        raise DataError(f"{name}: labels must lie in [0, {classes}), found [{y_train.min()}, {y_train.max()}]")
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if len(x) == 0:
+            raise DataError(f"{name}: the {split} set is empty")
+        if y.min() < 0 or y.max() >= classes:
+            raise DataError(f"{name}: {split} labels must lie in [0, {classes}), found [{y.min()}, {y.max()}]")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"{name}: test examples have shape {x_test.shape[1:]}, training examples {x_train.shape[1:]}")
     x_train, x_test = _standardize(x_train, x_test)
     return Dataset(name, x_train, y_train, x_test, y_test, classes)
 

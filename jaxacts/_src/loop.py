@@ -13,9 +13,13 @@ ends with the same parameters as one never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import os
+import signal
+import sys
 import time
 from typing import Any
 
@@ -26,8 +30,12 @@ import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
 from jaxacts._src import train as T
-from jaxacts._src.data import DATASETS, Dataset, epoch_indices, load_dataset
+from jaxacts._src.data import BUILTIN_DATASETS, DATASETS, Dataset, load_dataset
 from jaxacts._src.models import ModelConfig
+
+
+class TrainingInterrupted(RuntimeError):
+    """Ctrl-C (or SIGTERM) stopped the run; the message says which checkpoint is kept."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,6 +69,15 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.data_dir and self.dataset in BUILTIN_DATASETS:
+            raise ValueError(f"dataset {self.dataset!r} is built in and reads no files: drop --data-dir "
+                             f"(it is for {', '.join(d for d in DATASETS if d not in BUILTIN_DATASETS)})")
+        if self.model.dropout == "none" and self.model.dropout_rate > 0:
+            raise ValueError(f"a dropout rate ({self.model.dropout_rate}) needs a dropout kind: standard or alpha")
+        if self.optim.warmup_steps > 0 and self.optim.schedule != "warmup_cosine":
+            raise ValueError(f"warmup_steps needs the warmup_cosine schedule, not {self.optim.schedule!r}")
 
     def validation_fraction(self, settings: int) -> float:
         """The share of the training set held out for choosing among ``settings``."""
@@ -73,37 +90,116 @@ def to_dict(config: TrainConfig) -> dict:
     return dataclasses.asdict(config)
 
 
+def config_from_dict(d: dict) -> TrainConfig:
+    """The TrainConfig a config.json holds (lists back to tuples); a damaged one is a ValueError."""
+    tup = lambda v: tuple(v) if isinstance(v, list) else v
+    try:
+        model = ModelConfig(**{k: tup(v) for k, v in d["model"].items()})
+        optim = T.OptimConfig(**{k: tup(v) for k, v in d["optim"].items()})
+        return TrainConfig(**{**d, "model": model, "optim": optim})
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"config.json does not describe a training run ({e})") from None
+
+
 def _checkpointer(out_dir: str) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(os.path.abspath(os.path.join(out_dir, "checkpoints")),
                                  options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
 
 
-def _save(manager, step: int, state) -> None:
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _digest(folder: str) -> dict[str, str]:
+    """sha256 of every file under ``folder``, by relative path."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            with open(path, "rb") as fh:
+                out[os.path.relpath(path, folder)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def _checksum_path(out_dir: str, step: int) -> str:
+    return os.path.join(out_dir, "checksums", f"{step}.json")
+
+
+def _save(manager, step: int, state, out_dir: str) -> None:
+    """Saves ``state`` (already checked finite) and writes the checksums that restoring verifies."""
     manager.save(step, args=ocp.args.StandardSave(jax.tree.leaves(state)), force=True)
     manager.wait_until_finished()
+    _write_json(_checksum_path(out_dir, step), _digest(os.path.join(out_dir, "checkpoints", str(step))))
+    kept = set(manager.all_steps())
+    for name in os.listdir(os.path.join(out_dir, "checksums")):
+        if name.endswith(".json") and name[:-5].isdigit() and int(name[:-5]) not in kept:
+            os.remove(os.path.join(out_dir, "checksums", name))
 
 
-def _restore(manager, state):
-    step = manager.latest_step()
-    if step is None:
-        return None
+def _restore(manager, state, out_dir: str):
+    """The newest checkpoint whose checksums verify and which restores, or None; older ones are tried
+    in turn, each fall-back with a one-line warning."""
     leaves, treedef = jax.tree.flatten(state)
     abstract = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves]
-    restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in restored])
+    for step in sorted(manager.all_steps(), reverse=True):
+        folder = os.path.join(out_dir, "checkpoints", str(step))
+        try:
+            with open(_checksum_path(out_dir, step)) as fh:
+                expected = json.load(fh)
+        except (OSError, ValueError):
+            _say(f"warning: checkpoint {step} has no readable checksums in {out_dir}/checksums; skipping it")
+            continue
+        if _digest(folder) != expected:
+            _say(f"warning: checkpoint {step} in {folder} is damaged (checksum mismatch); trying an older one")
+            continue
+        try:
+            restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        except Exception as e:  # orbax/tensorstore raise many types for unreadable data
+            _say(f"warning: checkpoint {step} in {folder} cannot be read ({type(e).__name__}); trying an older one")
+            continue
+        return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in restored])
+    return None
 
 
-def read_log(path: str, upto_step: int) -> list[dict]:
-    """The rows of a metrics.jsonl up to and including ``upto_step``."""
+def _write_json(path: str, obj) -> None:
+    """Writes ``obj`` to ``path`` atomically (a new file, fsynced, renamed over the old one)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_log(path: str, upto_step: int, *, warn: bool = False) -> list[dict]:
+    """The rows of a metrics.jsonl up to and including ``upto_step``; lines that do not parse (a line
+    cut short by a kill) are skipped, with a warning naming the file and line when ``warn``."""
     rows = []
     if os.path.exists(path):
         with open(path) as fh:
-            for line in fh:
-                if line.strip():
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
                     row = json.loads(line)
-                    if row["step"] <= upto_step:
-                        rows.append(row)
+                    step = int(row["step"])
+                except (ValueError, KeyError, TypeError):
+                    if warn:
+                        _say(f"warning: {path} line {number} is damaged (cut short?) and is dropped")
+                    continue
+                if step <= upto_step:
+                    rows.append(row)
     return rows
+
+
+def _rewrite_log(path: str, rows: list[dict]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def _jsonable(x):
@@ -122,7 +218,8 @@ def _epoch_rows(metrics: dict, evals: dict, first_step: int, steps_per_epoch: in
     for t in range(metrics["loss"].shape[0]):
         window.append({k: v[t] for k, v in metrics.items()})
         done = first_step + t + 1
-        if done % log_every == 0 or done == end:
+        # The window also closes at the epoch end, so a run resumed there logs exactly the same rows.
+        if done % log_every == 0 or done == end or t == metrics["loss"].shape[0] - 1:
             with np.errstate(all="ignore"):
                 avg = {k: np.mean([w[k] for w in window], axis=0) for k in window[0]}
             rows.append({"step": done, "epoch": done / steps_per_epoch, "kind": "train",
@@ -131,6 +228,70 @@ def _epoch_rows(metrics: dict, evals: dict, first_step: int, steps_per_epoch: in
     done = first_step + metrics["loss"].shape[0]
     rows.append({"step": done, "epoch": done / steps_per_epoch, "kind": "eval", **{k: _jsonable(v) for k, v in evals.items()}})
     return rows
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def saved_config(out_dir: str) -> dict | None:
+    """The config.json of the run in ``out_dir`` as a dict, or None when there is none."""
+    path = os.path.join(out_dir, "config.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except ValueError as e:
+        raise ValueError(f"{path} is damaged ({e}); the run cannot be resumed") from None
+
+
+def config_differences(config: TrainConfig, saved: dict) -> list[str]:
+    """'field: new (saved old)' for every field where ``config`` differs from a saved config.json."""
+    now = _flatten(json.loads(json.dumps(to_dict(config))))
+    before = _flatten(saved)
+    return [f"{k}: {now.get(k)!r} (saved {before.get(k)!r})" for k in sorted(set(now) | set(before))
+            if now.get(k) != before.get(k)]
+
+
+def check_out_dir(config: TrainConfig, out_dir: str, resume: bool) -> None:
+    """Refuses, before any work, an output folder that a new run would overwrite or that ``resume``
+    cannot continue as configured."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(f"--out {out_dir} is a file, not a folder")
+    if not resume:
+        if os.path.exists(out_dir) and os.listdir(out_dir):
+            raise FileExistsError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
+        return
+    saved = saved_config(out_dir) if os.path.isdir(out_dir) else None
+    if saved is None:
+        raise FileNotFoundError(f"--resume: {out_dir} holds no run (no config.json); start one without --resume")
+    differences = config_differences(config, saved)
+    if differences:
+        raise ValueError(f"--resume: {out_dir} was run with other settings; differing: {'; '.join(differences)}. "
+                         "Resume with the saved settings, or start a new --out")
+
+
+@contextlib.contextmanager
+def _interrupt_on_sigterm():
+    """SIGTERM (a job scheduler's stop) is handled like Ctrl-C while training (main thread only)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: int | None = None,
@@ -144,8 +305,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     that many total steps, with a checkpoint (an interruption, for tests and for splitting long runs);
     ``resume`` continues from the latest checkpoint in ``out_dir``.
     """
-    if os.path.exists(out_dir) and os.listdir(out_dir) and not resume:
-        raise FileExistsError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
+    check_out_dir(config, out_dir, resume)
     settings = T.sweep_settings(config.optim, config.model.activation)
     S, R = config.seeds, len(settings) * config.seeds
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir=config.data_dir or None,
@@ -183,60 +343,73 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
 
     manager = _checkpointer(out_dir)
     log_path = os.path.join(out_dir, "metrics.jsonl")
-    start = 0
+    start, gaps = 0, []
     if resume:
-        restored = _restore(manager, state)
+        restored = _restore(manager, state, out_dir)
         if restored is None:
-            raise FileNotFoundError(f"--resume: no checkpoint in {out_dir}/checkpoints")
+            raise FileNotFoundError(f"--resume: no usable checkpoint in {out_dir}/checkpoints; the run cannot be "
+                                    "continued (start it again in a new --out)")
         state, start = restored, int(np.asarray(restored.step)[0])
         if mesh is not None:
             state = jax.device_put(state, runs_sharding)
-    rows = read_log(log_path, start)
-    with open(log_path, "w") as fh:  # drop lines written after the checkpoint we resume from
-        fh.writelines(json.dumps(r) + "\n" for r in rows)
-    with open(os.path.join(out_dir, "config.json"), "w") as fh:
-        json.dump(to_dict(config), fh, indent=1)
-    if start == 0:
-        _save(manager, 0, state)
+        rows = read_log(log_path, start, warn=True)
+        logged = max((r["step"] for r in rows if r["kind"] == "eval"), default=0)
+        if logged < start:
+            gaps.append([logged, start])
+            _say(f"warning: {log_path} lacks the rows for steps {logged + 1}..{start} (lost or deleted); steps to "
+                 "the target loss are reported only where the log shows them")
+        _rewrite_log(log_path, rows)  # drops lines written after the checkpoint we resume from
+    else:
+        bad = np.flatnonzero(~np.asarray(jax.device_get(jax.jit(T.finite_runs)(state))))
+        if bad.size:
+            raise ValueError(f"the initial parameters of runs {bad.tolist()} are not finite: check --init "
+                             f"({config.model.init!r}) and the activation's hyperparameters")
+        _rewrite_log(log_path, [])
+        _write_json(os.path.join(out_dir, "config.json"), to_dict(config))
+        _save(manager, 0, state, out_dir)
 
     t0 = time.time()
     end = total_steps if stop_after is None else min(total_steps, -(-stop_after // steps_per_epoch) * steps_per_epoch)
     bar = tqdm(total=total_steps, initial=start, desc=config.model.activation, disable=not progress, leave=False)
     window: list[dict] = []
     done, evals = start, None
-    with open(log_path, "a") as log:
-        for epoch in range(start // steps_per_epoch, end // steps_per_epoch):
-            first = done
-            state, metrics, evals = epoch_fn(state, run_keys, epoch, x_train, y_train, held_out)
-            metrics, evals, diverged = jax.device_get((metrics, evals, state.diverged))  # the epoch's one sync
-            done = first + steps_per_epoch
-            for row in _epoch_rows(metrics, evals, first, steps_per_epoch, config.log_every, end, window):
-                log.write(json.dumps(row) + "\n")
-            log.flush()
-            bar.update(steps_per_epoch)
-            last_loss = metrics["loss"][-1][np.isfinite(metrics["loss"][-1])]
-            bar.set_postfix(loss=f"{float(np.mean(last_loss)):.4f}" if last_loss.size else "nan")
-            failed = np.asarray(diverged).reshape(len(settings), S).any(axis=1)
-            if failed.all():
-                bar.close()
-                lost = np.asarray(metrics["loss"])
-                bad = np.argwhere(~np.isfinite(lost))
-                at = first + int(bad[0, 0]) + 1 if len(bad) else first
-                last = manager.latest_step()
-                raise TrainingDiverged(
-                    f"loss became non-finite ({lost[bad[0, 0]].tolist() if len(bad) else 'nan'}) by step {at} "
-                    f"(runs {sorted(set(bad[:, 1].tolist()))}); stopped. The last good checkpoint (step {last}) is kept "
-                    f"in {out_dir}/checkpoints. Try a smaller --lr, --clip-norm, or another --init.")
-            if done // config.checkpoint_every > first // config.checkpoint_every or done == end:
-                _save(manager, done, state)
-    bar.close()
+    try:
+        with open(log_path, "a") as log, _interrupt_on_sigterm():
+            for epoch in range(start // steps_per_epoch, end // steps_per_epoch):
+                first = done
+                state, metrics, evals = epoch_fn(state, run_keys, epoch, x_train, y_train, held_out)
+                metrics, evals, diverged = jax.device_get((metrics, evals, state.diverged))  # the epoch's one sync
+                done = first + steps_per_epoch
+                for row in _epoch_rows(metrics, evals, first, steps_per_epoch, config.log_every, end, window):
+                    log.write(json.dumps(row) + "\n")
+                log.flush()
+                bar.update(steps_per_epoch)
+                last_loss = metrics["loss"][-1][np.isfinite(metrics["loss"][-1])]
+                bar.set_postfix(loss=f"{float(np.mean(last_loss)):.4f}" if last_loss.size else "nan")
+                failed = np.asarray(diverged).reshape(len(settings), S).any(axis=1)
+                if failed.all():
+                    lost = np.asarray(metrics["loss"])
+                    bad = np.argwhere(~np.isfinite(lost))
+                    at = first + int(bad[0, 0]) + 1 if len(bad) else done
+                    raise TrainingDiverged(
+                        f"every setting diverged by step {at} (rule: {T.DIVERGENCE_RULE}); stopped. The last good "
+                        f"checkpoint (step {manager.latest_step()}) is kept in {out_dir}/checkpoints. Try a smaller "
+                        "--lr, --clip-norm, or another --init.")
+                if done // config.checkpoint_every > first // config.checkpoint_every or done == end:
+                    os.fsync(log.fileno())  # every row up to the checkpoint is on disk before it
+                    _save(manager, done, state, out_dir)
+    except KeyboardInterrupt:
+        bar.close()
+        raise TrainingInterrupted(f"interrupted at step {done}; the checkpoint at step {manager.latest_step()} is kept "
+                                  f"in {out_dir}/checkpoints; continue with --resume") from None
+    finally:
+        bar.close()
     seconds = time.time() - t0
     if end < total_steps:
         return {"stopped_at": end, "total_steps": total_steps}
     summary = _summary(config, settings, state, evaluate, (x_train, y_train), held_out, evals, log_path,
-                       total_steps, seconds)
-    with open(os.path.join(out_dir, "summary.json"), "w") as fh:
-        json.dump(summary, fh, indent=1)
+                       total_steps, seconds, gaps)
+    _write_json(os.path.join(out_dir, "summary.json"), summary)
     from jaxacts._src.plotting import learning_curves
 
     rows = read_log(log_path, total_steps)
@@ -274,7 +447,7 @@ def _stats(values) -> dict[str, Any]:
 
 
 def _summary(config, settings, state, evaluate, train, held_out, last_evals, log_path, total_steps,
-             seconds) -> dict[str, Any]:
+             seconds, gaps) -> dict[str, Any]:
     S = config.seeds
     per_run = {"train": evaluate(state, *train)}
     for name, xy in held_out.items():  # the last epoch evaluated the final state on these already
@@ -284,6 +457,8 @@ def _summary(config, settings, state, evaluate, train, held_out, last_evals, log
     diverged = np.asarray(jax.device_get(state.diverged)).reshape(len(settings), S)
     rows = read_log(log_path, total_steps)
     reach = steps_to_threshold(rows, "loss", config.target_loss, len(settings) * S)
+    if gaps:  # a crossing found after lost rows may have happened, unseen, inside them
+        reach = [r if r is not None and r <= gaps[0][0] else None for r in reach]
     table = []
     for p, setting in enumerate(settings):
         sl = slice(p * S, (p + 1) * S)
@@ -293,6 +468,8 @@ def _summary(config, settings, state, evaluate, train, held_out, last_evals, log
         r = reach[sl]
         entry["steps_to_target_loss"] = {"target": config.target_loss, "per_seed": r,
                                          "mean": float(np.mean(r)) if all(x is not None for x in r) else None}
+        if gaps:
+            entry["steps_to_target_loss"]["unknown_after_lost_rows"] = gaps
         table.append(entry)
     chosen = choose_setting(table)
     best = table[chosen]
@@ -304,6 +481,7 @@ def _summary(config, settings, state, evaluate, train, held_out, last_evals, log
         "chosen": {"index": chosen, "setting": settings[chosen], "rule": SELECTION_RULE if len(settings) > 1 else
                    "a single setting"},
         "settings": table,
+        "divergence_rule": T.DIVERGENCE_RULE, "lost_log_rows": gaps,
         "steps": total_steps, "seconds": seconds, "seeds": S, "runs": len(settings) * S,
         "backend": jax.default_backend(), "device_count": jax.device_count(), "config": to_dict(config),
     }

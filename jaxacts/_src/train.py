@@ -42,6 +42,15 @@ class TrainState(NamedTuple):
     opt_state: Any  # optax state; its hyperparams hold the run's learning_rate and weight_decay
     step: jax.Array  # int32, steps taken
     diverged: jax.Array  # bool; a diverged run is frozen at its last finite state
+    first_loss: jax.Array  # float32, the loss of the run's first step (what "exploded" is measured against)
+
+
+# A run has diverged when a step's loss, gradient norm or parameter norm is not finite, when its loss
+# exceeds EXPLOSION times its first step's loss, or when any of its state is not finite at an epoch end.
+EXPLOSION = 1e3
+DIVERGENCE_RULE = (f"a run diverged when a step's loss, gradient norm or parameter norm is not finite, when its loss "
+                   f"exceeds {EXPLOSION:g} x its first step's loss, or when its parameters, statistics or optimizer "
+                   "state are not all finite at an epoch end")
 
 
 def _values(v) -> tuple[float, ...]:
@@ -152,7 +161,8 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
         opt_state = tx.init(params)
         if hp is not None:
             opt_state.hyperparams.update(learning_rate=hp["learning_rate"], weight_decay=hp["weight_decay"])
-        return TrainState(params, rest, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+        return TrainState(params, rest, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
+                          jnp.full((), jnp.nan, jnp.float32))
 
     return graphdef, jax.jit(jax.vmap(one))(keys, hyperparameters)
 
@@ -173,8 +183,8 @@ def _global_norm(tree) -> jax.Array:
 def _make_step(graphdef, tx, schedule):
     """step(state, x_all, y_all, indices (R, B), keys (R,)) -> (state, metrics), not yet jitted.
 
-    A run whose loss, gradient or parameters become non-finite is marked diverged (for good) and its
-    metrics read NaN from then on; the other runs carry on. (The compiled epoch then puts a diverged
+    A run that diverges (see :data:`DIVERGENCE_RULE`) is marked diverged for good and its metrics read
+    NaN from then on; the other runs carry on. (The compiled epoch then puts a diverged
     run back to its state at the start of that epoch: one select an epoch rather than one a step.)
     """
 
@@ -191,8 +201,10 @@ def _make_step(graphdef, tx, schedule):
             "grad_norm": _global_norm(grads),
             "param_norm": _global_norm(params),
         }
-        ok = ~state.diverged & jnp.isfinite(loss) & jnp.isfinite(metrics["grad_norm"]) & jnp.isfinite(metrics["param_norm"])
-        return TrainState(params, rest, opt_state, state.step + 1, ~ok), metrics
+        first_loss = jnp.where(state.step == 0, loss.astype(jnp.float32), state.first_loss)
+        ok = (~state.diverged & jnp.isfinite(loss) & jnp.isfinite(metrics["grad_norm"])
+              & jnp.isfinite(metrics["param_norm"]) & (loss <= EXPLOSION * first_loss))
+        return TrainState(params, rest, opt_state, state.step + 1, ~ok, first_loss), metrics
 
     batched = jax.vmap(one_run, in_axes=(0, None, None, 0, 0))
 
@@ -208,13 +220,20 @@ def _make_step(graphdef, tx, schedule):
     return step
 
 
+def finite_runs(state: TrainState) -> jax.Array:
+    """(R,) bool: every float in the run's parameters, statistics and optimizer state is finite."""
+    leaves = [x for x in jax.tree.leaves((state.params, state.rest, state.opt_state))
+              if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=1) for x in leaves]), axis=0)
+
+
 def _hold_diverged(start: TrainState, end: TrainState) -> TrainState:
-    """``end``, except that diverged runs keep their state at ``start`` (finite: either checked then, or
-    already held since an earlier epoch)."""
-    back = end.diverged
+    """``end`` with runs whose state is not finite marked diverged; diverged runs keep their state at
+    ``start`` (finite: either checked then, or already held since an earlier epoch)."""
+    back = end.diverged | ~finite_runs(end)
     keep = lambda e, s: jnp.where(back.reshape(back.shape + (1,) * (e.ndim - 1)), s, e)
     held = jax.tree.map(keep, (end.params, end.rest, end.opt_state), (start.params, start.rest, start.opt_state))
-    return TrainState(*held, end.step, end.diverged)
+    return TrainState(*held, end.step, back, end.first_loss)
 
 
 def _shardings(mesh):

@@ -1,0 +1,283 @@
+"""Runs never lose work: kills and Ctrl-C in real subprocesses, damaged checkpoints and logs, divergence
+that keeps a finite loss, and bad input to the training command line and the data loaders."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+import jax
+from jaxacts import models as M
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# synthetic: 1500 training examples, so 15 steps an epoch at batch 100; a checkpoint every epoch.
+ARGS = ["--dataset", "synthetic", "--seeds", "2", "--width", "16", "--depth", "2", "--batch-size", "100",
+        "--log-every", "7", "--checkpoint-every", "15"]
+
+
+@pytest.fixture(autouse=True)
+def standard_promotion():
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def train(*argv):
+    from experiments import train as cli
+
+    return cli.main(list(argv))
+
+
+def rows(out):
+    with open(os.path.join(out, "metrics.jsonl")) as fh:
+        return [json.loads(line) for line in fh]
+
+
+def start(out, *extra):
+    """The training command in a real subprocess (same environment: CPU devices, precision)."""
+    return subprocess.Popen([sys.executable, "-m", "experiments.train", "--out", out, *ARGS, *extra], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_rows(proc, out, n, timeout=120.0):
+    t0 = time.time()
+    path = os.path.join(out, "metrics.jsonl")
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended before {n} rows: {proc.stderr.read()[-2000:]}")
+        if os.path.exists(path):
+            with open(path) as fh:
+                if sum(1 for _ in fh) >= n:
+                    return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("ref") / "run")
+    with jax.numpy_dtype_promotion("standard"):
+        summary = train("--out", out, "--epochs", "30", *ARGS)
+    return out, summary
+
+
+# ----------------------------------------------------------------------------- interruption
+
+
+def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path, reference):
+    ref_out, ref_summary = reference
+    out = str(tmp_path / "run")
+    for kill_after_rows in (9, 40):  # two kills at different moments, each followed by a resume
+        proc = start(out, "--epochs", "30", *(["--resume"] if os.path.exists(out) else []))
+        wait_for_rows(proc, out, kill_after_rows)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    summary = train("--out", out, "--epochs", "30", "--resume", *ARGS)
+    assert rows(out) == rows(ref_out)  # line for line: nothing lost, nothing duplicated
+    np.testing.assert_array_equal(M.param_vector(out), M.param_vector(ref_out))
+    assert summary["test_accuracy"] == ref_summary["test_accuracy"]
+
+
+def test_ctrl_c_prints_one_line_and_resume_finishes(tmp_path, reference):
+    out = str(tmp_path / "run")
+    proc = start(out, "--epochs", "30")
+    wait_for_rows(proc, out, 12)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    message = [line for line in err.replace("\r", "\n").splitlines() if "interrupted" in line]
+    assert len(message) == 1 and "continue with --resume" in message[0], err
+    assert "the checkpoint at step" in message[0]
+    train("--out", out, "--epochs", "30", "--resume", *ARGS)
+    assert rows(out) == rows(reference[0])
+
+
+# ----------------------------------------------------------------------------- damaged runs
+
+
+@pytest.fixture()
+def finished(tmp_path, reference):
+    out = str(tmp_path / "run")
+    shutil.copytree(reference[0], out)
+    return out
+
+
+def test_damaged_latest_checkpoint_falls_back_to_the_older_one(finished, reference, capsys):
+    steps = sorted(int(s) for s in os.listdir(os.path.join(finished, "checkpoints")))
+    os.remove(os.path.join(finished, "summary.json"))
+    folder = os.path.join(finished, "checkpoints", str(steps[-1]))
+    victim = max((os.path.join(r, f) for r, _, fs in os.walk(folder) for f in fs), key=os.path.getsize)
+    data = bytearray(open(victim, "rb").read())
+    for i in range(0, 40 * 7, 7):  # 40 flipped bytes: still a readable file, but not the saved weights
+        data[len(data) // 3 + i] ^= 0xFF
+    open(victim, "wb").write(bytes(data))
+    M.fit(M.config_from_dict(json.load(open(os.path.join(finished, "config.json")))), finished, resume=True,
+          progress=False)
+    assert f"checkpoint {steps[-1]}" in capsys.readouterr().err
+    np.testing.assert_array_equal(M.param_vector(finished), M.param_vector(reference[0]))
+
+
+def test_random_bytes_in_every_checkpoint_is_a_clear_error(finished):
+    for root, _, files in os.walk(os.path.join(finished, "checkpoints")):
+        for f in files:
+            open(os.path.join(root, f), "wb").write(os.urandom(64))
+    with pytest.raises(SystemExit, match="no usable checkpoint"):
+        train("--out", finished, "--resume", *ARGS)
+
+
+def test_resume_refuses_what_it_cannot_continue(finished, tmp_path):
+    with pytest.raises(SystemExit, match=r"differing: .*optim.lr: \[0.05\] \(saved \[0.002\]\)"):
+        train("--out", finished, "--resume", "--lr", "0.05", *ARGS)
+    with pytest.raises(SystemExit, match=r"differing: .*model.width: 64 \(saved 16\)"):
+        train("--out", finished, "--resume", *ARGS, "--width", "64")
+    with pytest.raises(SystemExit, match=r"epochs: 60 \(saved 30\)"):
+        train("--out", finished, "--resume", "--epochs", "60", *ARGS)
+    for folder in (tmp_path / "missing", tmp_path / "empty"):
+        if folder.name == "empty":
+            folder.mkdir()
+        with pytest.raises(SystemExit, match="holds no run"):
+            train("--out", str(folder), "--resume", *ARGS)
+    shutil.rmtree(os.path.join(finished, "checkpoints"))
+    os.remove(os.path.join(finished, "summary.json"))
+    with pytest.raises(SystemExit, match="no usable checkpoint"):
+        train("--out", finished, "--resume", *ARGS)
+
+
+def test_lost_and_cut_log_rows_are_reported(tmp_path, reference, capsys):
+    out = str(tmp_path / "run")
+    train("--out", out, "--epochs", "30", *ARGS[:-2], "--checkpoint-every", "150")
+    shutil.rmtree(os.path.join(out, "checkpoints", "450"))
+    os.remove(os.path.join(out, "checksums", "450.json"))
+    os.remove(os.path.join(out, "summary.json"))
+    with open(os.path.join(out, "metrics.jsonl"), "a") as fh:
+        fh.write('{"step": 451, "kind": "tr')  # a line cut short by a kill
+    os.remove(os.path.join(out, "metrics.jsonl"))
+    summary = train("--out", out, "--epochs", "30", "--resume", *ARGS[:-2], "--checkpoint-every", "150")
+    err = capsys.readouterr().err
+    assert "lacks the rows for steps 1..300" in err
+    assert summary["lost_log_rows"] == [[0, 300]]
+    assert summary["steps_to_target_loss"]["per_seed"] == [None, None]
+    out2 = str(tmp_path / "cut")
+    shutil.copytree(reference[0], out2)
+    os.remove(os.path.join(out2, "summary.json"))
+    with open(os.path.join(out2, "metrics.jsonl")) as fh:
+        text = fh.read()
+    with open(os.path.join(out2, "metrics.jsonl"), "w") as fh:
+        fh.write(text[:-25])  # cut the last line short
+    shutil.rmtree(os.path.join(out2, "checkpoints", "450"))
+    os.remove(os.path.join(out2, "checksums", "450.json"))
+    train("--out", out2, "--resume", *ARGS)
+    assert "metrics.jsonl line" in capsys.readouterr().err
+    assert rows(out2) == rows(reference[0])
+
+
+# ----------------------------------------------------------------------------- divergence
+
+
+def test_a_loss_that_explodes_but_stays_finite_is_divergence(tmp_path):
+    with pytest.raises(M.TrainingDiverged, match="exceeds 1000 x its first step's loss"):
+        M.fit(M.TrainConfig(dataset="synthetic", model=M.ModelConfig(depth=2, width=16), epochs=3, batch_size=100,
+                            optim=M.OptimConfig("adam", lr=1e6)), str(tmp_path / "boom"), progress=False)
+    restored = M.param_vector(str(tmp_path / "boom"))
+    assert np.all(np.isfinite(restored))  # the kept checkpoint is good
+
+
+def test_non_finite_initial_parameters_are_refused_before_any_checkpoint(tmp_path):
+    with pytest.raises(SystemExit, match="initial parameters .* not finite: check --init"):
+        train("--out", str(tmp_path / "x"), "--init", "uniform:inf", "--epochs", "1", *ARGS)
+    assert not os.path.exists(tmp_path / "x" / "checkpoints" / "0")
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--activation", ""], "names no activation"),
+    (["--activation", ","], "names no activation"),
+    (["--channels", "a,b"], "argument --channels: expected comma-separated integers"),
+    (["--seed", "-1"], "seed must be >= 0"),
+    (["--dropout", "none", "--dropout-rate", "0.5"], "needs a dropout kind"),
+    (["--weight-decay", "nan"], "weight_decay must be finite"),
+    (["--data-dir", "/tmp"], "built in and reads no files"),
+    (["--warmup-steps", "10"], "warmup_steps needs the warmup_cosine schedule"),
+])
+def test_bad_flags_are_one_line_errors(tmp_path, flags, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        train("--out", str(tmp_path / "x"), "--dataset", "synthetic", *flags)
+    assert message in str(e.value) + capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "x")
+
+
+def test_out_or_data_dir_that_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit, match="is a file, not a folder"):
+        train("--out", str(tmp_path / "file"), "--dataset", "synthetic")
+    with pytest.raises(M.DataError, match="is not a folder"):
+        M.load_dataset("cifar10", data_dir=str(tmp_path / "file"))
+
+
+def _npz(path, n_train=6, n_test=2, **override):
+    rng = np.random.default_rng(0)
+    arrays = dict(x_train=rng.integers(0, 256, (n_train, 32, 32, 3), np.uint8), y_train=np.arange(n_train) % 10,
+                  x_test=rng.integers(0, 256, (n_test, 32, 32, 3), np.uint8), y_test=np.arange(n_test) % 10)
+    arrays.update(override)
+    np.savez(path / "cifar10.npz", **arrays)
+
+
+@pytest.mark.parametrize("override,message", [
+    (dict(y_train=np.arange(3)), r"'y_train' must hold one label per image \(6,\)"),
+    (dict(y_train=np.zeros((6, 2), int)), r"'y_train' must hold one label per image"),
+    (dict(x_train=np.full((6, 32, 32, 3), np.nan, np.float32)), "'x_train' holds non-finite pixels"),
+    (dict(x_test=np.full((2, 32, 32, 3), np.nan, np.float32)), "'x_test' holds non-finite pixels"),
+    (dict(y_test=np.array([-1, 0])), r"'y_test' holds labels in \[-1, 0\]"),
+    (dict(x_test=np.zeros((2, 16, 16, 3), np.uint8)), r"'x_test' must have shape \(N, 32, 32, 3\)"),
+    (dict(x_train=np.zeros((0, 32, 32, 3), np.uint8), y_train=np.zeros((0,), int)), "'x_train' must have shape"),
+    (dict(x_train=np.full((6, 32, 32, 3), 0.5, np.float64)), None),  # float pixels in [0, 1] are kept
+])
+def test_cifar_npz_is_validated_field_by_field(tmp_path, override, message):
+    _npz(tmp_path, **override)
+    if message is None:
+        assert M.load_dataset("cifar10", data_dir=str(tmp_path)).x_train.std() < 1e-6  # 0.5 everywhere
+        return
+    with pytest.raises(M.DataError, match="cifar10.npz: field " + message):
+        M.load_dataset("cifar10", data_dir=str(tmp_path))
+
+
+def test_other_loader_faults_are_data_errors(tmp_path):
+    (tmp_path / "cifar10.npz").write_bytes(b"not a zip file at all")
+    with pytest.raises(M.DataError, match="not an .npz file"):
+        M.load_dataset("cifar10", data_dir=str(tmp_path))
+    import gzip
+    broken = bytearray(gzip.compress(b"\x00" * 4000))
+    broken[20:40] = b"\xff" * 20
+    (tmp_path / "bad.gz").write_bytes(bytes(broken))
+    with pytest.raises(M.DataError, match="corrupt gzip"):
+        M.read_idx(str(tmp_path / "bad.gz"))
+    import pickle
+    batches = tmp_path / "b"
+    batches.mkdir()
+    (batches / "data_batch_1").write_bytes(pickle.dumps(np.zeros((2, 3072), np.uint8)))
+    (batches / "test_batch").write_bytes(pickle.dumps(np.zeros((2, 3072), np.uint8)))
+    with pytest.raises(M.DataError, match="not a CIFAR-10 python batch"):
+        M.load_dataset("cifar10", data_dir=str(batches))
+    (batches / "data_batch_1").write_bytes(pickle.dumps({b"data": np.full((2, 3072), 0.5), b"labels": [0, 1]}))
+    (batches / "test_batch").write_bytes(pickle.dumps({b"data": np.full((2, 3072), 3.0), b"labels": [0, 1]}))
+    with pytest.raises(M.DataError, match=r"test_batch: field 'data' holds float pixels in \[3, 3\]"):
+        M.load_dataset("cifar10", data_dir=str(batches))
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    header = lambda code, shape: bytes([0, 0, 0x08, len(shape)]) + b"".join(int(s).to_bytes(4, "big") for s in shape)
+    for split in ("train", "t10k"):
+        (idx / f"{split}-images-idx3-ubyte").write_bytes(header(8, (0, 28, 28)))
+        (idx / f"{split}-labels-idx1-ubyte").write_bytes(header(8, (0,)))
+    with pytest.raises(M.DataError, match="the train set is empty"):
+        M.load_dataset("mnist", data_dir=str(idx))
