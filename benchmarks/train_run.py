@@ -19,7 +19,8 @@ Runs alternate (lean, package, lean, package, ... ``--repeats`` each). Each is w
 data generation and compilation, excluding interpreter start and imports (done before timing; fresh
 functions are traced and compiled in every run, and JAX's persistent compilation cache must be off).
 Prints the medians, package / lean (the goal: <= 1.15 on 2 CPU cores), the data-generation time inside
-each run, and both runs' final mean test accuracy (they should agree within a few points; MNIST-1D MLP
+each run, the ratio of process CPU times (steadier than wall clock when other processes load the
+machine), and both runs' final mean test accuracy (they should agree within a few points; MNIST-1D MLP
 ~0.65).
 """
 
@@ -73,7 +74,7 @@ def lean_run(*, epochs: int = 60, seeds: int = 3, batch_size: int = 100, depth: 
              lr: float = 2e-3, dataset: str = "mnist1d", seed: int = 0) -> dict:
     """Trains ``seeds`` ReLU MLPs together; returns per-seed final test accuracy/loss, per-epoch mean test
     accuracy, the final mean training loss, and the seconds spent on data and in total."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     data = M.load_dataset(dataset, seed=seed)
     data_seconds = time.perf_counter() - t0
     x_train = jnp.asarray(data.x_train.reshape(data.x_train.shape[0], -1))
@@ -139,7 +140,7 @@ def lean_run(*, epochs: int = 60, seeds: int = 3, batch_size: int = 100, depth: 
     return {"test_accuracy": np.asarray(metrics["test_accuracy"], np.float64).tolist(),
             "test_loss": np.asarray(metrics["test_loss"], np.float64).tolist(),
             "train_loss": float(np.mean(metrics["train_loss"])), "test_accuracy_per_epoch": history,
-            "data_seconds": data_seconds, "seconds": time.perf_counter() - t0}
+            "data_seconds": data_seconds, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
 
 
 def package_run(*, epochs: int, seeds: int, quiet: bool = True) -> dict:
@@ -154,16 +155,17 @@ def package_run(*, epochs: int, seeds: int, quiet: bool = True) -> dict:
             if quiet:
                 stack.enter_context(contextlib.redirect_stdout(sink))
                 stack.enter_context(contextlib.redirect_stderr(sink))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = train.main(["--out", out, "--epochs", str(epochs), "--seeds", str(seeds)])
-            seconds = time.perf_counter() - t0
+            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         summary_path = os.path.join(out, "summary.json")
         if os.path.exists(summary_path):
             with open(summary_path) as fh:
                 summary = json.load(fh)
         else:  # main's return value: {activation: summary}
             summary = next(iter(result.values()))
-        return {"test_accuracy": summary["per_seed"]["test_accuracy"]["per_seed"], "seconds": seconds}
+        return {"test_accuracy": summary["per_seed"]["test_accuracy"]["per_seed"], "seconds": seconds,
+                "cpu_seconds": cpu_seconds}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
@@ -208,24 +210,28 @@ def main(argv=None) -> dict:
             result = fn()
             runs[name].append(result)
             extra = f" (data generation {result['data_seconds']:.1f} s)" if "data_seconds" in result else ""
-            print(f"run {r + 1} {name}: {result['seconds']:.2f} s{extra}, mean test accuracy "
-                  f"{np.mean(result['test_accuracy']):.4f}", flush=True)
+            print(f"run {r + 1} {name}: {result['seconds']:.2f} s (CPU {result['cpu_seconds']:.2f} s){extra}, "
+                  f"mean test accuracy {np.mean(result['test_accuracy']):.4f}", flush=True)
     report = {}
     for name, results in runs.items():
         seconds = [r["seconds"] for r in results]
+        cpu = [r["cpu_seconds"] for r in results]
         acc = results[-1]["test_accuracy"]
         report[name] = {"median_seconds": float(np.median(seconds)), "seconds": seconds,
+                        "median_cpu_seconds": float(np.median(cpu)),
                         "test_accuracy": float(np.mean(acc)), "test_accuracy_std": float(np.std(acc))}
-        print(f"{name:8s} median {np.median(seconds):7.2f} s over {len(seconds)} run(s); final test accuracy "
+        print(f"{name:8s} median {np.median(seconds):7.2f} s (CPU {np.median(cpu):.2f} s) over {len(seconds)} run(s); "
+              f"final test accuracy "
               f"{np.mean(acc):.4f} +- {np.std(acc):.4f} ({len(acc)} seeds)")
     if len(runs) == 2:
         ratio = report["package"]["median_seconds"] / report["lean"]["median_seconds"]
         data = float(np.median([r["data_seconds"] for r in runs["lean"]]))
         train_ratio = ((report["package"]["median_seconds"] - data) / (report["lean"]["median_seconds"] - data)
                        if report["lean"]["median_seconds"] > data else float("nan"))
-        report.update(ratio=ratio, ratio_without_data=train_ratio, data_seconds=data)
+        cpu_ratio = report["package"]["median_cpu_seconds"] / report["lean"]["median_cpu_seconds"]
+        report.update(ratio=ratio, ratio_without_data=train_ratio, data_seconds=data, cpu_ratio=cpu_ratio)
         print(f"package / lean: {ratio:.2f} (goal <= 1.15); without the {data:.1f} s of data generation in each: "
-              f"{train_ratio:.2f}")
+              f"{train_ratio:.2f}; CPU time (all threads): {cpu_ratio:.2f}")
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other processes on the machine skew the timings)")
     return report
 
