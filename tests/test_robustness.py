@@ -42,9 +42,22 @@ def rows(out):
 
 
 def start(out, *extra):
-    """The training command in a real subprocess (same environment: CPU devices, precision)."""
-    return subprocess.Popen([sys.executable, "-m", "experiments.train", "--out", out, *ARGS, *extra], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """The training command in a real subprocess; its output goes to OUT.log (a pipe could fill and block)."""
+    log = open(out.rstrip("/") + ".log", "a")
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.train", "--out", out, *ARGS, *extra], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    log.close()
+    return proc
+
+
+def output(out):
+    with open(out.rstrip("/") + ".log") as fh:
+        return fh.read()
+
+
+def run_to_end(out, *extra):
+    proc = start(out, *extra)
+    assert proc.wait(timeout=300) == 0, output(out)[-3000:]
 
 
 def wait_for_rows(proc, out, n, timeout=120.0):
@@ -52,7 +65,7 @@ def wait_for_rows(proc, out, n, timeout=120.0):
     path = os.path.join(out, "metrics.jsonl")
     while time.time() - t0 < timeout:
         if proc.poll() is not None:
-            raise AssertionError(f"run ended before {n} rows: {proc.stderr.read()[-2000:]}")
+            raise AssertionError(f"run ended before {n} rows: {output(out)[-2000:]}")
         if os.path.exists(path):
             with open(path) as fh:
                 if sum(1 for _ in fh) >= n:
@@ -63,10 +76,11 @@ def wait_for_rows(proc, out, n, timeout=120.0):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
+    # A subprocess, like the interrupted runs: the test process enables x64, which changes float rounding.
     out = str(tmp_path_factory.mktemp("ref") / "run")
-    with jax.numpy_dtype_promotion("standard"):
-        summary = train("--out", out, "--epochs", "30", *ARGS)
-    return out, summary
+    run_to_end(out, "--epochs", "30")
+    with open(os.path.join(out, "summary.json")) as fh:
+        return out, json.load(fh)
 
 
 # ----------------------------------------------------------------------------- interruption
@@ -80,10 +94,11 @@ def test_killed_twice_and_resumed_equals_an_uninterrupted_run(tmp_path, referenc
         wait_for_rows(proc, out, kill_after_rows)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    summary = train("--out", out, "--epochs", "30", "--resume", *ARGS)
+    run_to_end(out, "--epochs", "30", "--resume")
     assert rows(out) == rows(ref_out)  # line for line: nothing lost, nothing duplicated
     np.testing.assert_array_equal(M.param_vector(out), M.param_vector(ref_out))
-    assert summary["test_accuracy"] == ref_summary["test_accuracy"]
+    with open(os.path.join(out, "summary.json")) as fh:
+        assert json.load(fh)["test_accuracy"] == ref_summary["test_accuracy"]
 
 
 def test_ctrl_c_prints_one_line_and_resume_finishes(tmp_path, reference):
@@ -91,13 +106,14 @@ def test_ctrl_c_prints_one_line_and_resume_finishes(tmp_path, reference):
     proc = start(out, "--epochs", "30")
     wait_for_rows(proc, out, 12)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    err = output(out)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     message = [line for line in err.replace("\r", "\n").splitlines() if "interrupted" in line]
     assert len(message) == 1 and "continue with --resume" in message[0], err
     assert "the checkpoint at step" in message[0]
-    train("--out", out, "--epochs", "30", "--resume", *ARGS)
+    run_to_end(out, "--epochs", "30", "--resume")
     assert rows(out) == rows(reference[0])
 
 
