@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -147,17 +148,21 @@ def _restore(manager, state, out_dir: str):
             with open(_checksum_path(out_dir, step)) as fh:
                 expected = json.load(fh)
         except (OSError, ValueError):
-            _say(f"warning: checkpoint {step} has no readable checksums in {out_dir}/checksums; skipping it")
-            continue
-        if _digest(folder) != expected:
-            _say(f"warning: checkpoint {step} in {folder} is damaged (checksum mismatch); trying an older one")
-            continue
-        try:
-            restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-        except Exception as e:  # orbax/tensorstore raise many types for unreadable data
-            _say(f"warning: checkpoint {step} in {folder} cannot be read ({type(e).__name__}); trying an older one")
-            continue
-        return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in restored])
+            problem = "has no readable checksums"
+        else:
+            problem = "is damaged (checksum mismatch)" if _digest(folder) != expected else None
+        if problem is None:
+            try:
+                restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+                return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in restored])
+            except Exception as e:  # orbax/tensorstore raise many types for unreadable data
+                problem = f"cannot be read ({type(e).__name__})"
+        # Moved aside, not deleted: the run continues from an older step and will save this one anew.
+        aside = os.path.join(out_dir, "damaged_checkpoints", f"{step}-{int(time.time())}")
+        os.makedirs(os.path.dirname(aside), exist_ok=True)
+        shutil.move(folder, aside)
+        _say(f"warning: checkpoint {step} {problem}; moved to {aside}, trying an older one")
+    manager.reload()
     return None
 
 
@@ -346,6 +351,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     start, gaps = 0, []
     if resume:
         restored = _restore(manager, state, out_dir)
+        manager.reload()  # forget checkpoints moved aside
         if restored is None:
             raise FileNotFoundError(f"--resume: no usable checkpoint in {out_dir}/checkpoints; the run cannot be "
                                     "continued (start it again in a new --out)")
