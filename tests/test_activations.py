@@ -332,9 +332,9 @@ def test_glu_matches_its_definition():
 
 def test_prelu_slope_is_differentiable():
     x = jnp.array([-2.0, -0.5, 1.0, 3.0])
-    gx, ga = jax.grad(lambda v, a: jaxacts.prelu(v, a).sum(), argnums=(0, 1))(x, jnp.float32(0.25))
+    gx, ga = jax.grad(lambda v, a: jaxacts.prelu(v, slope=a).sum(), argnums=(0, 1))(x, jnp.float32(0.25))
     chex.assert_trees_all_close(gx, jnp.array([0.25, 0.25, 1.0, 1.0]))
     chex.assert_trees_all_close(ga, jnp.float32(-2.5))
     per_channel = jnp.array([0.1, 0.2])
-    gc = jax.grad(lambda a: jaxacts.prelu(-jnp.ones((3, 2)), a).sum())(per_channel)
+    gc = jax.grad(lambda a: jaxacts.prelu(-jnp.ones((3, 2)), slope=a).sum())(per_channel)
     chex.assert_trees_all_close(gc, jnp.array([-3.0, -3.0]))

@@ -7,8 +7,11 @@ Conventions shared by all of them:
 * The derivative at a kink is stated next to its rule. At a kink at 0 we follow jax.nn and PyTorch
   (relu'(0) = 0, elu'(0) = alpha). Clipping functions (relu6, hard_tanh, ...) have derivative 0 at
   their corners, as both libraries.
+* Every float hyperparameter is differentiable: its partial derivative is written beside the
+  x-derivative (``@fn.defpartial("alpha")``). bool and int hyperparameters are static.
 * Forms are safe by construction: no ``exp`` of a large argument, no ``x**2`` that can overflow,
-  no ``0 * inf``; NaN in gives NaN out.
+  no ``0 * inf``, no inf or NaN in a branch that ``where`` discards (its gradient would be NaN);
+  NaN in gives NaN out. Complex input is a TypeError.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array, lax
 from jax.typing import ArrayLike
 
@@ -45,9 +49,22 @@ def _sigmoid(x: Array) -> Array:
     return lax.logistic(x)
 
 
-def _sigmoid_slope(x: Array) -> Array:
-    """sigmoid'(x) = sigmoid(x) sigmoid(-x): both factors exact, so both tails keep full precision."""
-    return lax.logistic(x) * lax.logistic(-x)
+def _logistic_parts(z: Array) -> tuple[Array, Array]:
+    """(sigmoid(z), sigmoid'(z)) from one exp(-|z|): e = exp(-|z|), r = 1/(1 + e),
+    sigmoid(z) = r or e r (z >= 0 or not), sigmoid'(z) = e r^2. Every factor is exact in its tail,
+    so both tails keep full relative precision, and the exp is shared by value and derivative."""
+    e = _exp_neg_abs(z)
+    r = 1.0 / (1.0 + e)
+    er = e * r
+    return jnp.where(z >= 0, r, er), er * r
+
+
+def _horner(coefficients, t: Array) -> Array:
+    """sum_k coefficients[k] t^k."""
+    acc = jnp.full_like(t, coefficients[-1])
+    for c in reversed(coefficients[:-1]):
+        acc = acc * t + c
+    return acc
 
 
 def _between(x: Array, low, high) -> Array:
@@ -94,6 +111,11 @@ def _heaviside_derivative(x, y, *, at_zero):
     return jnp.zeros_like(x)
 
 
+@heaviside.defpartial("at_zero")
+def _heaviside_d_at_zero(x, y, *, at_zero):
+    return (x == 0).astype(x.dtype)
+
+
 @elementwise
 def sign(x: ArrayLike) -> Array:
     r"""Sign: :math:`f(x) = -1, 0, 1` for x < 0, x = 0, x > 0.
@@ -131,8 +153,8 @@ def sigmoid(x: ArrayLike) -> Array:
     r"""Logistic sigmoid: :math:`\sigma(x) = 1 / (1 + e^{-x})`.
 
     XLA's logistic: neither tail overflows and the left tail keeps full relative precision.
-    Derivative: :math:`\sigma(x)(1 - \sigma(x))` with :math:`1 - \sigma(x)` computed as
-    :math:`\sigma(-x)`, so the right tail does not round to 0 early.
+    Derivative: :math:`\sigma(x)(1 - \sigma(x)) = e/(1 + e)^2` with :math:`e = e^{-|x|}`, so the
+    right tail does not round to 0 early; in a JVP the value and the derivative share that one exp.
 
     >>> sigmoid(jnp.array([0.0], jnp.float32))
     Array([0.5], dtype=float32)
@@ -140,9 +162,9 @@ def sigmoid(x: ArrayLike) -> Array:
     return _sigmoid(x)
 
 
-@sigmoid.defderivative
-def _sigmoid_derivative(x, y):
-    return y * lax.logistic(-x)
+@sigmoid.defvalue_and_derivative
+def _sigmoid_value_and_derivative(x):
+    return _logistic_parts(x)
 
 
 @elementwise
@@ -216,7 +238,9 @@ def _softsign_derivative(x, y):
 def hard_tanh(x: ArrayLike, *, min_val: float = -1.0, max_val: float = 1.0) -> Array:
     r"""Hard tanh: :math:`\min(\max(x, \text{min\_val}), \text{max\_val})` (PyTorch's arguments).
 
-    Derivative: 1 on (min_val, max_val), 0 elsewhere including the corners.
+    Derivative: 1 on (min_val, max_val), 0 elsewhere including the corners. In ``min_val``: 1 for
+    x <= min_val; in ``max_val``: 1 for x >= max_val (the corners follow the bound, so that the three
+    derivatives sum to 1 there as everywhere).
     """
     return jnp.clip(x, min_val, max_val)
 
@@ -224,6 +248,16 @@ def hard_tanh(x: ArrayLike, *, min_val: float = -1.0, max_val: float = 1.0) -> A
 @hard_tanh.defderivative
 def _hard_tanh_derivative(x, y, *, min_val, max_val):
     return _between(x, min_val, max_val)
+
+
+@hard_tanh.defpartial("min_val")
+def _hard_tanh_d_min_val(x, y, *, min_val, max_val):
+    return (x <= min_val).astype(x.dtype)
+
+
+@hard_tanh.defpartial("max_val")
+def _hard_tanh_d_max_val(x, y, *, min_val, max_val):
+    return (x >= max_val).astype(x.dtype)
 
 
 # ----------------------------------------------------------------------------- rectifiers
@@ -272,6 +306,11 @@ def _leaky_relu_derivative(x, y, *, negative_slope):
     return jnp.where(x > 0, 1.0, negative_slope).astype(x.dtype)
 
 
+@leaky_relu.defpartial("negative_slope")
+def _leaky_relu_d_slope(x, y, *, negative_slope):
+    return jnp.where(x > 0, 0.0, x)
+
+
 @elementwise(checks=[(lambda p: p["lower"] <= p["upper"], "lower must be <= upper"),
                      _nonnegative("lower"),
                      (lambda p: not p["training"] or p["key"] is not None, "training=True needs a PRNG key")])
@@ -279,19 +318,28 @@ def rrelu(x: ArrayLike, *, lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0,
           key: Array | None = None, training: bool = False) -> Array:
     r"""Randomized leaky ReLU (Xu et al. 2015, arXiv 1505.00853): :math:`x` for x > 0, :math:`a x` otherwise.
 
-    In training each element draws its own slope :math:`a \sim U(\text{lower}, \text{upper})` from
-    ``key``; in evaluation :math:`a = (\text{lower} + \text{upper})/2`. We follow PyTorch's
+    In training each element draws its own slope :math:`a = l + (u - l) U`, :math:`U \sim U(0, 1)` from
+    ``key`` (l = ``lower``, u = ``upper``); in evaluation :math:`a = (l + u)/2`. We follow PyTorch's
     parametrisation (slope drawn directly, defaults 1/8 and 1/3, eval slope 0.229); the paper instead
     divides by :math:`U(3, 8)` and uses 2/11 at test time -- pass ``lower=1/8, upper=1/3`` vs. the
     paper's bounds on the divisor accordingly. Derivative: 1 for x > 0, the same slope for x <= 0.
+    The bounds are differentiable through that reparametrisation (the draw U held fixed):
+    d/dl = (1 - U) x and d/du = U x for x <= 0 (x/2 each in evaluation), 0 for x > 0.
     """
     return jnp.where(x > 0, x, _rrelu_slope(x, lower, upper, key, training) * x)
 
 
-def _rrelu_slope(x, lower, upper, key, training):
+def _rrelu_fraction(x, key, training):
+    """U of the slope l + (u - l) U: uniform per element in training, 1/2 in evaluation."""
     if training:
-        return jax.random.uniform(key, x.shape, x.dtype, minval=lower, maxval=upper)
-    return jnp.asarray((lower + upper) / 2.0, x.dtype)
+        return jax.random.uniform(key, x.shape, x.dtype)
+    return jnp.asarray(0.5, x.dtype)
+
+
+def _rrelu_slope(x, lower, upper, key, training):
+    if training:  # the same arithmetic as jax.random.uniform(key, shape, minval=lower, maxval=upper)
+        return _rrelu_fraction(x, key, training) * (upper - lower) + lower
+    return (lower + upper) / 2.0
 
 
 @rrelu.defderivative
@@ -299,37 +347,36 @@ def _rrelu_derivative(x, y, *, lower, upper, key, training):
     return jnp.where(x > 0, 1.0, _rrelu_slope(x, lower, upper, key, training)).astype(x.dtype)
 
 
-@jax.custom_jvp
-def _prelu(x: Array, slope: Array) -> Array:
+@rrelu.defpartial("lower")
+def _rrelu_d_lower(x, y, *, lower, upper, key, training):
+    return jnp.where(x > 0, 0.0, (1.0 - _rrelu_fraction(x, key, training)) * x)
+
+
+@rrelu.defpartial("upper")
+def _rrelu_d_upper(x, y, *, lower, upper, key, training):
+    return jnp.where(x > 0, 0.0, _rrelu_fraction(x, key, training) * x)
+
+
+@elementwise
+def prelu(x: ArrayLike, *, slope: float = 0.25) -> Array:
+    r"""Parametric ReLU (He et al. 2015, arXiv 1502.01852): :math:`x` for x > 0, :math:`a x` otherwise.
+
+    The leaky ReLU with PReLU's initial slope: default 0.25 follows He et al. and PyTorch (Flax uses
+    0.01). ``slope`` may be an array, one per channel of the last axis; in models ``prelu`` learns it
+    (``prelu(slope=learn(0.25, per_channel))``). Derivative in x: 1 for x > 0, ``a`` for x <= 0; in a:
+    x for x <= 0, else 0.
+    """
     return jnp.where(x > 0, x, slope * x)
 
 
-@_prelu.defjvp
-def _prelu_jvp(primals, tangents):
-    (x, slope), (tx, tslope) = primals, tangents
-    # d/dx = 1 for x > 0 else slope (PyTorch's value at 0); d/dslope = x for x <= 0 else 0.
-    y = _prelu(x, slope)
-    return y, jnp.where(x > 0, tx, slope * tx + x * tslope)
+@prelu.defderivative
+def _prelu_derivative(x, y, *, slope):
+    return jnp.where(x > 0, 1.0, slope).astype(x.dtype)
 
 
-def prelu(x: ArrayLike, slope: ArrayLike = 0.25) -> Array:
-    r"""Parametric ReLU (He et al. 2015, arXiv 1502.01852): :math:`x` for x > 0, :math:`a x` otherwise.
-
-    ``slope`` (a) is an array broadcastable to ``x`` (one per channel, or a scalar) and is
-    differentiable: this is the function the learnable PReLU layer calls. Default 0.25 follows
-    He et al. and PyTorch (Flax uses 0.01). Derivative in x: 1 for x > 0, ``a`` for x <= 0; in a: x for
-    x <= 0, else 0.
-    """
-    x = as_float(x)
-    # Explicit broadcast: a per-channel slope meets x of higher rank (and rank promotion may be strict).
-    slope = jnp.broadcast_to(jnp.asarray(slope, x.dtype), x.shape)
-    return _prelu(x, slope)
-
-
-def prelu_derivative(x: ArrayLike, slope: ArrayLike = 0.25) -> Array:
-    """The hand-written derivative of :func:`prelu` in ``x``."""
-    x = as_float(x)
-    return jnp.where(x > 0, 1.0, jnp.broadcast_to(jnp.asarray(slope, x.dtype), x.shape)).astype(x.dtype)
+@prelu.defpartial("slope")
+def _prelu_d_slope(x, y, *, slope):
+    return jnp.where(x > 0, 0.0, x)
 
 
 @elementwise
@@ -337,7 +384,8 @@ def threshold(x: ArrayLike, *, threshold: float = 0.0, value: float = 0.0) -> Ar
     r"""Threshold (PyTorch): :math:`x` for x > threshold, ``value`` otherwise.
 
     Defaults 0, 0 (Keras' ReLU threshold; PyTorch requires both). Derivative: 1 for x > threshold, 0
-    otherwise (0 at the threshold, as PyTorch).
+    otherwise (0 at the threshold, as PyTorch). In ``value``: 1 for x <= threshold, else 0; in
+    ``threshold``: 0 (the jump at x = threshold is a delta, not represented).
     """
     return jnp.where(x <= threshold, value, x).astype(x.dtype)
 
@@ -347,7 +395,22 @@ def _threshold_derivative(x, y, *, threshold, value):
     return (x > threshold).astype(x.dtype)
 
 
+@threshold.defpartial("threshold")
+def _threshold_d_threshold(x, y, *, threshold, value):
+    return jnp.zeros_like(x)
+
+
+@threshold.defpartial("value")
+def _threshold_d_value(x, y, *, threshold, value):
+    return (x <= threshold).astype(x.dtype)
+
+
 # ----------------------------------------------------------------------------- exponential units
+
+
+def _expm1_neg(x: Array) -> Array:
+    """e^x - 1 of the non-positive part of x (never overflows)."""
+    return jnp.expm1(jnp.minimum(x, 0.0))
 
 
 @elementwise(checks=[_nonnegative("alpha")])
@@ -355,14 +418,19 @@ def elu(x: ArrayLike, *, alpha: float = 1.0) -> Array:
     r"""Exponential linear unit (Clevert et al. 2015): :math:`x` for x > 0, :math:`\alpha(e^x - 1)` otherwise.
 
     Derivative: 1 for x > 0, :math:`\alpha e^x = f(x) + \alpha` for x <= 0 (from the saved output;
-    elu'(0) = alpha as jax.nn and PyTorch).
+    elu'(0) = alpha as jax.nn and PyTorch). In alpha: :math:`e^x - 1` for x <= 0, else 0.
     """
-    return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0.0)))
+    return jnp.where(x > 0, x, alpha * _expm1_neg(x))
 
 
 @elu.defderivative
 def _elu_derivative(x, y, *, alpha):
     return jnp.where(x > 0, 1.0, y + alpha).astype(x.dtype)
+
+
+@elu.defpartial("alpha")
+def _elu_d_alpha(x, y, *, alpha):
+    return jnp.where(x > 0, 0.0, _expm1_neg(x))
 
 
 @elementwise(checks=[_nonnegative("alpha"), _positive("scale")])
@@ -372,12 +440,13 @@ def selu(x: ArrayLike, *, alpha: float = SELU_ALPHA, scale: float = SELU_SCALE) 
     alpha_01 = 1.6732632423543772..., lambda_01 = 1.0507009873554804... make (mean 0, variance 1) an
     attracting fixed point of a layer with LeCun-normal weights. Derivative: :math:`\lambda` for
     x > 0, :math:`\lambda\alpha e^x = f(x) + \lambda\alpha` for x <= 0 (from the saved output;
-    left value at 0 as jax.nn and PyTorch).
+    left value at 0 as jax.nn and PyTorch). In alpha: :math:`\lambda(e^x - 1)` for x <= 0, else 0;
+    in lambda (``scale``): f / lambda.
 
     >>> round(float(selu(jnp.array(1.0))), 6)
     1.050701
     """
-    return scale * jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0.0)))
+    return scale * jnp.where(x > 0, x, alpha * _expm1_neg(x))
 
 
 @selu.defderivative
@@ -385,11 +454,30 @@ def _selu_derivative(x, y, *, alpha, scale):
     return jnp.where(x > 0, scale, y + scale * alpha).astype(x.dtype)
 
 
+@selu.defpartial("alpha")
+def _selu_d_alpha(x, y, *, alpha, scale):
+    return jnp.where(x > 0, 0.0, scale * _expm1_neg(x))
+
+
+@selu.defpartial("scale")
+def _selu_d_scale(x, y, *, alpha, scale):
+    return jnp.where(x > 0, x, alpha * _expm1_neg(x))
+
+
+# u^2 * sum_k c_k u^k = expm1(u) - u e^u, c_k = -(k + 1)/(k + 2)! (the Taylor series; |u| <= 1/2).
+_CELU_SERIES = (-0.5, -0.3333333333333333, -0.125, -0.03333333333333333, -0.006944444444444444,
+                -0.0011904761904761906, -0.00017361111111111112, -2.2045855379188714e-05, -2.48015873015873e-06,
+                -2.505210838544172e-07, -2.296443268665491e-08, -1.9270852604185937e-09, -1.4911969277048643e-10,
+                -1.0706029224547743e-11, -7.169215998581078e-13, -4.498331606952833e-14)
+
+
 @elementwise(checks=[_positive("alpha")])
 def celu(x: ArrayLike, *, alpha: float = 1.0) -> Array:
     r"""Continuously differentiable ELU (Barron 2017): :math:`x` for x > 0, :math:`\alpha(e^{x/\alpha} - 1)` otherwise.
 
-    Derivative: 1 for x > 0, :math:`e^{x/\alpha} = f(x)/\alpha + 1` otherwise (continuous at 0).
+    Derivative: 1 for x > 0, :math:`e^{x/\alpha} = f(x)/\alpha + 1` otherwise (continuous at 0). In
+    alpha: :math:`e^u - 1 - u e^u` with :math:`u = x/\alpha` for x <= 0 (its Taylor series for
+    :math:`|u| < 1/2`, where the two terms cancel), else 0.
     """
     return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0.0) / alpha))
 
@@ -397,6 +485,17 @@ def celu(x: ArrayLike, *, alpha: float = 1.0) -> Array:
 @celu.defderivative
 def _celu_derivative(x, y, *, alpha):
     return jnp.where(x > 0, 1.0, y / alpha + 1.0).astype(x.dtype)
+
+
+@celu.defpartial("alpha")
+def _celu_d_alpha(x, y, *, alpha):
+    u = jnp.maximum(jnp.minimum(x, 0.0) / alpha, -1e3)  # e^-1000 = 0 in every dtype; keeps u e^u from -inf * 0
+    small = u > -0.5
+    us = jnp.where(small, u, 0.0)  # the series never sees a large u (its powers would overflow)
+    ul = jnp.where(small, -1.0, u)
+    series = us * us * _horner(_CELU_SERIES, us)
+    direct = jnp.expm1(ul) - ul * jnp.exp(ul)
+    return jnp.where(x > 0, 0.0, jnp.where(small, series, direct))
 
 
 # ----------------------------------------------------------------------------- smooth rectifiers
@@ -411,7 +510,7 @@ def gelu(x: ArrayLike, *, approximate: bool = False) -> Array:
     :math:`\tfrac12 x (1 + \tanh u)`, :math:`u = \sqrt{2/\pi}(x + 0.044715 x^3)`, written as
     :math:`x\,\sigma(2u)` with u computed from x clipped to [-100, 100] (where the sigmoid is already
     0 or 1), so x^3 never overflows. Derivative: :math:`\Phi(x) + x\varphi(x)` (exact), and
-    :math:`\sigma(2u) + 2x\sigma'(2u)u'` (approximate).
+    :math:`\sigma(2u) + 2x\sigma'(2u)u'` (approximate). ``approximate`` is static (no derivative).
     """
     if approximate:
         return x * _sigmoid(2.0 * _gelu_u(x))
@@ -429,7 +528,8 @@ def _gelu_derivative(x, y, *, approximate):
         xc = jnp.clip(x, -100.0, 100.0)
         u2 = 2.0 * _gelu_u(x)
         du2 = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * xc * xc)
-        return _sigmoid(u2) + x * _sigmoid_slope(u2) * du2
+        s, slope = _logistic_parts(u2)
+        return s + x * slope * du2
     # exp(-x^2/2): x*x may be inf for huge |x|, exp(-inf) = 0 and x * 0 stays finite.
     return 0.5 * lax.erfc(-x / _SQRT_2) + x * _INV_SQRT_2PI * jnp.exp(-0.5 * x * x)
 
@@ -439,15 +539,21 @@ def silu(x: ArrayLike, *, beta: float = 1.0) -> Array:
     r"""SiLU / Swish (Elfwing et al. 2017; Ramachandran et al. 2017): :math:`x\,\sigma(\beta x)`.
 
     beta = 1 is SiLU (jax.nn, PyTorch, Keras). Derivative:
-    :math:`\sigma(\beta x) + \beta x\,\sigma(\beta x)(1 - \sigma(\beta x))`.
+    :math:`\sigma(\beta x) + \beta x\,\sigma'(\beta x)` with :math:`\sigma' = e/(1 + e)^2`,
+    :math:`e = e^{-|\beta x|}` shared with the value in a JVP. In beta: :math:`x^2 \sigma'(\beta x)`.
     """
     return x * _sigmoid(beta * x)
 
 
-@silu.defderivative
-def _silu_derivative(x, y, *, beta):
-    bx = beta * x
-    return _sigmoid(bx) + beta * (x * _sigmoid_slope(bx))  # beta * x may be inf where the slope is 0
+@silu.defvalue_and_derivative
+def _silu_value_and_derivative(x, *, beta):
+    s, slope = _logistic_parts(beta * x)
+    return x * s, s + beta * (x * slope)  # beta * x may be inf where the slope is 0
+
+
+@silu.defpartial("beta")
+def _silu_d_beta(x, y, *, beta):
+    return x * (x * _logistic_parts(beta * x)[1])  # not x*x: it overflows where the slope is 0
 
 
 @elementwise
@@ -465,8 +571,9 @@ def _hard_swish_derivative(x, y):
     return jnp.where(x <= -3.0, 0.0, jnp.where(x >= 3.0, 1.0, (2.0 * x + 3.0) / 6.0)).astype(x.dtype)
 
 
-# exp(20)^2 ~ 2e17: tanh(softplus(x)) is 1 to float64 precision there, and no overflow in float32.
-_MISH_CLIP = 20.0
+# Beyond 24, tanh(softplus(x)) = 1 - 2e^{-2x} is 1 and x sech^2(softplus(x)) sigma(x) ~ 4x e^{-2x} < 2^-60:
+# both are below half an ulp of 1 in float64; e^24 (e^24 + 2) ~ 7e20 does not overflow float32.
+_MISH_CLIP = 24.0
 
 
 def _mish_parts(x):
@@ -482,7 +589,9 @@ def mish(x: ArrayLike) -> Array:
 
     With :math:`n = e^x(e^x + 2)`, :math:`\tanh(\mathrm{softplus}(x)) = n/(n + 2)`: a single exp.
     Derivative: :math:`\tanh(\mathrm{sp}(x)) + x\,\mathrm{sech}^2(\mathrm{sp}(x))\,\sigma(x)` with
-    :math:`\mathrm{sech}^2 = 4(n + 1)/(n + 2)^2` (no cancellation). Minimum -0.30884 at x = -1.19243.
+    :math:`\mathrm{sech}^2 = 4(n + 1)/(n + 2)^2` (no cancellation); the second term is 0 beyond
+    x = 24, where it is below float64's resolution (the exp is clipped there, the x factor is not).
+    Minimum -0.30884 at x = -1.19243.
     """
     _, n, r = _mish_parts(x)
     return x * (n * r)
@@ -492,7 +601,7 @@ def mish(x: ArrayLike) -> Array:
 def _mish_derivative(x, y):
     e, n, r = _mish_parts(x)
     sech2 = 4.0 * (n + 1.0) * r * r
-    return n * r + x * sech2 * (e / (1.0 + e))
+    return n * r + jnp.where(x > _MISH_CLIP, 0.0, x * sech2 * (e / (1.0 + e)))
 
 
 @elementwise(checks=[_positive("beta")])
@@ -501,6 +610,8 @@ def softplus(x: ArrayLike, *, beta: float = 1.0) -> Array:
 
     beta = 1 matches jax.nn and Keras; PyTorch's ``beta`` is the same parameter (its linear
     ``threshold`` shortcut is unnecessary here: the form is exact). Derivative: :math:`\sigma(\beta x)`.
+    In beta: :math:`(x\sigma(\beta x) - f)/\beta = -(\log(1 + e)/\beta + |x|\,e/(1 + e))/\beta` with
+    :math:`e = e^{-\beta|x|}` (two terms of one sign: no cancellation).
     """
     e = _exp_neg_abs(beta * x)
     return jnp.maximum(x, 0.0) + jnp.log1p(e) / beta  # not max(beta x, 0) / beta: beta x may overflow
@@ -511,30 +622,56 @@ def _softplus_derivative(x, y, *, beta):
     return _sigmoid(beta * x)
 
 
+@softplus.defpartial("beta")
+def _softplus_d_beta(x, y, *, beta):
+    e = _exp_neg_abs(beta * x)
+    return -(jnp.log1p(e) / beta + jnp.abs(x) * (e / (1.0 + e))) / beta
+
+
+def _squareplus_parts(x, b):
+    """(h, q) with h = sqrt(x^2 + b) and q = b / (2 h (h + |x|)), safe to differentiate twice.
+
+    Beyond sqrt(max)/4, where b is below the ulp of x^2, h = |x| and q = (b/4)/|x|/|x| (no square
+    overflows). At h = 0 (b = 0 and x = 0) q takes its limit over b, 1/2, so that f'(0) = 1/2 for
+    every b >= 0. No branch that ``where`` discards is inf or NaN.
+    """
+    big = math.sqrt(float(jnp.finfo(x.dtype).max)) / 4.0
+    s = jnp.abs(x)
+    large = s > big
+    s_small = jnp.where(large, 0.0, s)
+    h_small = jnp.sqrt(s_small * s_small + b)
+    ok = h_small > 0
+    h_safe = jnp.where(ok, h_small, 1.0)
+    q_small = jnp.where(ok, (b / (2.0 * h_safe)) / (h_safe + s_small), jnp.where(s > 0, 0.0, 0.5))
+    s_large = jnp.where(large, s, 1.0)
+    q_large = (0.25 * b / s_large) / s_large
+    return jnp.where(large, s, h_small), jnp.where(large, q_large, q_small)
+
+
 @elementwise(checks=[_nonnegative("b")])
 def squareplus(x: ArrayLike, *, b: float = 4.0) -> Array:
-    r"""Squareplus (Barron 2021, arXiv 2112.11687): :math:`(x + \sqrt{x^2 + b})/2`.
+    r"""Squareplus (Barron 2021, arXiv 2112.11687): :math:`(x + \sqrt{x^2 + b})/2`, :math:`h = \sqrt{x^2 + b}`.
 
-    For x < 0 written as :math:`b / (2(\sqrt{x^2+b} - x))` (no cancellation), and
-    :math:`\sqrt{x^2 + b}` taken as |x| where x^2 would overflow. Derivative:
-    :math:`\tfrac12(1 + x/\sqrt{x^2+b})`, for x < 0 as :math:`b / (2 h (h - x))`.
+    For x < 0 written as :math:`b / (2(h + |x|))` (no cancellation), and h taken as |x| where x^2
+    would overflow. Derivative: :math:`\tfrac12(1 + x/h)`, written as :math:`1 - q` for x >= 0 and
+    :math:`q` for x < 0 with :math:`q = b / (2h(h + |x|))` (no cancellation, so the second derivative
+    stays positive); f'(0) = 1/2 also when b = 0. In b: :math:`1/(4h)`.
     """
-    h = _squareplus_root(x, b)
-    return jnp.where(x >= 0, 0.5 * x + 0.5 * h, b / (2.0 * (h - x)))
-
-
-def _squareplus_root(x, b):
-    """sqrt(x^2 + b) without overflow: |x| itself beyond sqrt(max)/4, where b is below the ulp of x^2."""
-    big = math.sqrt(float(jnp.finfo(x.dtype).max)) / 4.0
-    ax = jnp.abs(x)
-    small = jnp.where(ax > big, 0.0, x)
-    return jnp.where(ax > big, ax, jnp.sqrt(small * small + b))
+    h, _ = _squareplus_parts(x, b)
+    neg = jnp.where(x >= 0, 1.0, 2.0 * (h + jnp.abs(x)))  # never 0 where it is used
+    return jnp.where(x >= 0, 0.5 * x + 0.5 * h, b / neg)
 
 
 @squareplus.defderivative
 def _squareplus_derivative(x, y, *, b):
-    h = _squareplus_root(x, b)
-    return jnp.where(x >= 0, 0.5 + 0.5 * (x / h), b / (2.0 * h * (h - x)))
+    _, q = _squareplus_parts(x, b)
+    return jnp.where(x >= 0, 1.0 - q, q)
+
+
+@squareplus.defpartial("b")
+def _squareplus_d_b(x, y, *, b):
+    h, _ = _squareplus_parts(x, b)
+    return 0.25 / h  # inf at x = 0 when b = 0, as 1/(4 sqrt(b))
 
 
 @elementwise
@@ -568,7 +705,7 @@ def _lisht_derivative(x, y):
 def snake(x: ArrayLike, *, frequency: float = 1.0) -> Array:
     r"""Snake (Liu Ziyin et al. 2020, arXiv 2006.08195): :math:`x + \sin^2(a x)/a`.
 
-    Derivative: :math:`1 + \sin(2 a x)`.
+    Derivative: :math:`1 + \sin(2 a x)`. In a (``frequency``): :math:`(x \sin(2ax) - \sin^2(ax)/a)/a`.
     """
     s = jnp.sin(frequency * x)
     return x + s * s / frequency
@@ -581,13 +718,32 @@ def _snake_derivative(x, y, *, frequency):
     return 1.0 + 2.0 * jnp.sin(ax) * jnp.cos(ax)
 
 
+@snake.defpartial("frequency")
+def _snake_d_frequency(x, y, *, frequency):
+    ax = frequency * x
+    s = jnp.sin(ax)
+    return (2.0 * (x * s) * jnp.cos(ax) - s * s / frequency) / frequency
+
+
 # ----------------------------------------------------------------------------- shrinkage
+
+# x - tanh x = sum_k c_k x^(2k+3) (Taylor series; c_k from the Bernoulli numbers), used for |x| < 1/2.
+_TANHSHRINK_SERIES = (0.3333333333333333, -0.13333333333333333, 0.05396825396825397, -0.021869488536155203,
+                      0.008863235529902197, -0.003592128036572481, 0.0014558343870513183, -0.000590027440945586,
+                      0.00023912911424355248, -9.691537956929451e-05, 3.927832388331683e-05,
+                      -1.5918905069328964e-05, 6.451689215655431e-06, -2.6147711512907546e-06,
+                      1.0597268320104654e-06, -4.294911078273806e-07, 1.7406618963571648e-07,
+                      -7.054636946400968e-08)
 
 
 @elementwise
 def tanhshrink(x: ArrayLike) -> Array:
-    r"""Tanhshrink (PyTorch): :math:`x - \tanh x`. Derivative: :math:`\tanh^2 x`."""
-    return x - jnp.tanh(x)
+    r"""Tanhshrink (PyTorch): :math:`x - \tanh x`, by its Taylor series for :math:`|x| < 1/2` (where the
+    difference cancels). Derivative: :math:`\tanh^2 x`."""
+    small = jnp.abs(x) < 0.5
+    xs = jnp.where(small, x, 0.0)
+    x2 = xs * xs
+    return jnp.where(small, xs * x2 * _horner(_TANHSHRINK_SERIES, x2), x - jnp.tanh(x))
 
 
 @tanhshrink.defderivative
@@ -601,7 +757,7 @@ def softshrink(x: ArrayLike, *, lambd: float = 0.5) -> Array:
     r"""Soft shrinkage (PyTorch): :math:`x - \lambda` for x > λ, :math:`x + \lambda` for x < -λ, else 0.
 
     Written as :math:`x - \mathrm{clip}(x, -\lambda, \lambda)`. Derivative: 1 for |x| > λ, else 0
-    (0 at ±λ, as PyTorch).
+    (0 at ±λ, as PyTorch). In λ: -1 for x > λ, 1 for x < -λ, else 0.
     """
     return x - jnp.clip(x, -lambd, lambd)
 
@@ -611,11 +767,16 @@ def _softshrink_derivative(x, y, *, lambd):
     return (jnp.abs(x) > lambd).astype(x.dtype)
 
 
+@softshrink.defpartial("lambd")
+def _softshrink_d_lambd(x, y, *, lambd):
+    return jnp.where(x > lambd, -1.0, jnp.where(x < -lambd, 1.0, 0.0)).astype(x.dtype)
+
+
 @elementwise(checks=[_nonnegative("lambd")])
 def hardshrink(x: ArrayLike, *, lambd: float = 0.5) -> Array:
     r"""Hard shrinkage (PyTorch): :math:`x` for |x| > λ, else 0.
 
-    Derivative: 1 for |x| > λ, else 0 (0 at ±λ, as PyTorch).
+    Derivative: 1 for |x| > λ, else 0 (0 at ±λ, as PyTorch). In λ: 0 (the jumps at ±λ are deltas).
     """
     return jnp.where(jnp.abs(x) <= lambd, 0.0, x).astype(x.dtype)
 
@@ -625,13 +786,29 @@ def _hardshrink_derivative(x, y, *, lambd):
     return (jnp.abs(x) > lambd).astype(x.dtype)
 
 
+@hardshrink.defpartial("lambd")
+def _hardshrink_d_lambd(x, y, *, lambd):
+    return jnp.zeros_like(x)
+
+
 # ----------------------------------------------------------------------------- not elementwise
 
 
+def _check_axis(name: str, x: Array, axis: int) -> int:
+    """``axis`` as a non-negative index into x's axes; ValueError for a 0-d x or an axis out of range."""
+    if x.ndim == 0:
+        raise ValueError(f"{name}: the input is 0-d (a scalar); it needs an axis to split")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{name}: axis {axis!r} is out of range for a {x.ndim}-d input "
+                         f"(allowed: -{x.ndim} .. {x.ndim - 1})")
+    return int(axis) % x.ndim
+
+
 def _split_pieces(x: Array, num_pieces: int, axis: int) -> Array:
-    axis = axis % x.ndim
+    axis = _check_axis("maxout", x, axis)
     size = x.shape[axis]
-    if num_pieces < 1 or size % num_pieces:
+    if isinstance(num_pieces, bool) or not isinstance(num_pieces, (int, np.integer)) or num_pieces < 1 \
+            or size % num_pieces:
         raise ValueError(
             f"maxout: axis {axis} has size {size}, which num_pieces={num_pieces} must divide "
             f"(allowed: a positive divisor of {size})"
@@ -661,21 +838,25 @@ def maxout(x: ArrayLike, *, num_pieces: int = 2, axis: int = -1) -> Array:
     ``axis`` (size ``units * num_pieces``) is split into consecutive groups of ``num_pieces`` and each
     group is reduced by max, so the output has ``units`` there. The layer that owns the k linear
     pieces lives with the models. Derivative: 1 at the first maximal entry of each group, 0 elsewhere.
+    Its hyperparameters are integers (static): it has no hyperparameter derivative.
 
     >>> maxout(jnp.array([1.0, 3.0, -2.0, -5.0], jnp.float32), num_pieces=2)
     Array([ 3., -2.], dtype=float32)
     """
-    return _maxout(as_float(x), num_pieces, axis)
+    x = as_float(x)
+    _check_axis("maxout", x, axis)
+    return _maxout(x, num_pieces, axis)
 
 
 def glu(x: ArrayLike, *, axis: int = -1) -> Array:
     r"""Gated linear unit (Dauphin et al. 2016): :math:`a\,\sigma(b)` where (a, b) are the halves of ``x`` along ``axis``.
 
     Derivative by composition of the hand-written sigmoid: d/da = σ(b), d/db = a σ(b)(1 - σ(b)).
+    Its one hyperparameter, ``axis``, is an integer (static): no hyperparameter derivative.
     """
     x = as_float(x)
+    axis = _check_axis("glu", x, axis)
     if x.shape[axis] % 2:
         raise ValueError(f"glu: axis {axis} has odd size {x.shape[axis]}; it must be even (two halves)")
     a, b = jnp.split(x, 2, axis=axis)
     return a * sigmoid(b)
-

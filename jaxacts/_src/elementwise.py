@@ -1,13 +1,24 @@
-"""The mechanism behind every elementwise activation: a value, a hand-written derivative.
+"""The mechanism behind every elementwise activation: a value, hand-written derivatives.
 
 An activation is written once as a plain function of a float array and keyword-only
-hyperparameters; ``@elementwise`` turns it into a ``jax.custom_jvp`` function whose derivative is
-the one written by hand below it (``@fn.defderivative``). Because the rule is a JVP, ``jax.grad``,
-``jax.jvp``, ``jax.vjp``, ``jax.hessian`` and ``jax.linearize`` all use it, and second derivatives
-come from differentiating the hand-written derivative.
+hyperparameters; ``@elementwise`` turns it into a ``jax.custom_jvp`` function whose derivatives are
+the ones written by hand below it: ``@fn.defderivative`` in x, ``@fn.defpartial("alpha")`` in each
+float hyperparameter. Because the rules form a JVP, ``jax.grad``, ``jax.jvp``, ``jax.vjp``,
+``jax.hessian`` and ``jax.linearize`` all use them, in x and in the hyperparameters alike, and second
+derivatives (mixed ones included) come from differentiating the hand-written derivatives.
+
+Which hyperparameters are differentiable follows from their defaults: a float default makes a
+differentiable input (a primal of the custom_jvp, which may be a traced or learned array that
+broadcasts to x); anything else (bool, int, a PRNG key) is static.
 
 float16 and bfloat16 are computed in float32 and rounded once at the end: the safe forms below
-rely on ``exp``/``log1p`` ranges that the short formats do not have.
+rely on ``exp``/``log1p`` ranges that the short formats do not have. Hyperparameters are computed
+in the same dtype (float32 for the short formats).
+
+Validation: every hyperparameter whose value is known when the activation is called is checked
+(each activation's own checks, and that float ones are finite). A traced hyperparameter (inside
+``jit``, ``vmap`` or ``grad``, or a learned parameter in a model) has no value at trace time: only its
+dtype (real) and shape (broadcasts to x) are checked, and its value is not.
 """
 
 from __future__ import annotations
@@ -19,16 +30,30 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
 # A check is (predicate over the bound hyperparameters, message saying what is allowed).
-Check = tuple[Callable[[dict[str, Any]], bool], str]
+Check = tuple[Callable[[dict[str, Any]], Any], str]
+
+# What a predicate raises when a hyperparameter is traced: its value is unknown, so it is not checked.
+_TRACED = (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError)
+
+
+def _reject_complex(what: str, dtype) -> None:
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(f"{what} is complex ({jnp.dtype(dtype).name}); activations take real values and would "
+                        f"drop the imaginary part: pass jnp.real(z) and jnp.imag(z) explicitly")
 
 
 def as_float(x: ArrayLike) -> Array:
-    """``x`` as a JAX array of a floating dtype (integers and bools become the default float)."""
+    """``x`` as a JAX array of a floating dtype (integers and bools become the default float).
+
+    Raises TypeError for complex input rather than dropping its imaginary part.
+    """
     x = jnp.asarray(x)
+    _reject_complex("the input", x.dtype)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return x
@@ -40,12 +65,16 @@ def compute_dtype(dtype) -> jnp.dtype:
 
 
 def run_checks(name: str, checks: Sequence[Check], params: dict[str, Any]) -> None:
-    """Raises ValueError for hyperparameters that break a check; traced values are not checked."""
+    """Raises ValueError for hyperparameters that break a check.
+
+    A predicate may be elementwise over array hyperparameters (every element must pass). A check
+    that involves a traced value is skipped: its value is not known at trace time.
+    """
     for predicate, message in checks:
         try:
-            ok = bool(predicate(params))
-        except jax.errors.ConcretizationTypeError:
-            continue  # a traced hyperparameter (vmapped, learned): its value is not known here
+            ok = bool(np.all(np.asarray(predicate(params))))
+        except _TRACED:
+            continue
         if not ok:
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if not isinstance(v, jax.Array))
             raise ValueError(f"{name}: {message} (got {shown})")
@@ -65,65 +94,152 @@ def bind(name: str, signature: inspect.Signature, given: dict[str, Any]) -> dict
     return params
 
 
+def _is_symbolic_zero(t) -> bool:
+    return isinstance(t, jax.custom_derivatives.SymbolicZero)
+
+
 class Elementwise:
-    """An elementwise activation with a hand-written derivative attached as its JVP rule.
+    """An elementwise activation with hand-written derivatives attached as its JVP rule.
 
     Calling it computes the value; ``.derivative(x, **hyperparameters)`` computes the hand-written
-    derivative itself (elementwise, same shape and dtype as ``x``).
+    derivative in x, and ``.derivative(x, wrt="alpha", ...)`` the one in a float hyperparameter
+    (elementwise, same shape and dtype as ``x``).
     """
 
     def __init__(self, value: Callable[..., Array], checks: Sequence[Check] = ()):
         functools.update_wrapper(self, value)
         self._value = value
         self._signature = inspect.signature(value)
-        self._names = [
-            p.name for p in self._signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
-        ]
-        self._checks = tuple(checks)
+        keyword = [p for p in self._signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        self._names = [p.name for p in keyword]
+        # Float defaults make differentiable hyperparameters; the rest (bool, int, key) are static.
+        self._float_names = tuple(p.name for p in keyword if isinstance(p.default, float))
+        self._static_names = tuple(p.name for p in keyword if not isinstance(p.default, float))
+        finite = [((lambda p, k=k: np.isfinite(p[k])), f"{k} must be finite") for k in self._float_names]
+        self._checks = tuple(finite) + tuple(checks)
         self._derivative: Callable[..., Array] | None = None
-        # Hyperparameters are non-differentiable arguments; x is the only primal.
-        self._core = jax.custom_jvp(self._primal, nondiff_argnums=tuple(range(1, 1 + len(self._names))))
-        self._core.defjvp(self._jvp)
+        self._value_and_derivative: Callable[..., tuple[Array, Array]] | None = None
+        self._partials: dict[str, Callable[..., Array]] = {}
+        self._core = jax.custom_jvp(self._primal, nondiff_argnums=tuple(range(len(self._static_names))))
+        self._core.defjvp(self._jvp, symbolic_zeros=True)
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
         """Hyperparameter names and their defaults, in signature order."""
         return {k: self._signature.parameters[k].default for k in self._names}
 
+    @property
+    def differentiable_hyperparameters(self) -> tuple[str, ...]:
+        """The float hyperparameters: differentiable inputs, each with a hand-written partial derivative."""
+        return self._float_names
+
     def defderivative(self, derivative: Callable[..., Array]) -> Callable[..., Array]:
         """Registers ``derivative(x, y, **hyperparameters) -> dy/dx`` (``y`` is the saved output)."""
         self._derivative = derivative
         return derivative
 
-    def _kwargs(self, hp: tuple) -> dict[str, Any]:
-        return dict(zip(self._names, hp))
+    def defvalue_and_derivative(self, fn: Callable[..., tuple[Array, Array]]) -> Callable[..., tuple[Array, Array]]:
+        """Registers ``fn(x, **hyperparameters) -> (y, dy/dx)`` computed from shared intermediates.
 
-    def _primal(self, x: Array, *hp) -> Array:
+        The JVP uses it in place of value + derivative (the plain value still serves calls that are
+        not differentiated); it also serves as the derivative when none is registered.
+        """
+        self._value_and_derivative = fn
+        if self._derivative is None:
+            self._derivative = lambda x, y, **hp: fn(x, **hp)[1]
+        return fn
+
+    def defpartial(self, name: str) -> Callable[[Callable[..., Array]], Callable[..., Array]]:
+        """Decorator registering ``partial(x, y, **hyperparameters) -> d activation / d name``."""
+        if name not in self._float_names:
+            raise ValueError(f"{self.__name__}: {name!r} is not a float hyperparameter ({self._float_names})")
+
+        def register(partial: Callable[..., Array]) -> Callable[..., Array]:
+            self._partials[name] = partial
+            return partial
+
+        return register
+
+    def missing_rules(self) -> list[str]:
+        """Derivatives not written yet: 'x' and/or float hyperparameter names (the registry requires none)."""
+        missing = [] if self._derivative is not None else ["x"]
+        return missing + [k for k in self._float_names if k not in self._partials]
+
+    def _kwargs(self, static: tuple, hp: tuple) -> dict[str, Any]:
+        return {**dict(zip(self._static_names, static)), **dict(zip(self._float_names, hp))}
+
+    def _split(self, args: tuple) -> tuple[tuple, Array, tuple]:
+        n = len(self._static_names)
+        return args[:n], args[n], args[n + 1:]
+
+    def _primal(self, *args) -> Array:
+        static, x, hp = self._split(args)
         xc = x.astype(compute_dtype(x.dtype))
-        return self._value(xc, **self._kwargs(hp)).astype(x.dtype)
+        return self._value(xc, **self._kwargs(static, hp)).astype(x.dtype)
 
     def _jvp(self, *args):
-        *hp, (x,), (t,) = args
-        kwargs = self._kwargs(tuple(hp))
+        *static, primals, tangents = args
+        x, *hp = primals
+        tx, *thp = tangents
+        kwargs = self._kwargs(tuple(static), tuple(hp))
         xc = x.astype(compute_dtype(x.dtype))
-        y = self._value(xc, **kwargs)
-        dy = self._derivative(xc, y, **kwargs)
-        return y.astype(x.dtype), (dy * t.astype(dy.dtype)).astype(t.dtype)
+        terms = []
+        if _is_symbolic_zero(tx):
+            y = self._value(xc, **kwargs)
+        else:
+            if self._value_and_derivative is not None:
+                y, dy = self._value_and_derivative(xc, **kwargs)
+            else:
+                y = self._value(xc, **kwargs)
+                dy = self._derivative(xc, y, **kwargs)
+            terms.append(dy * tx.astype(dy.dtype))
+        for name, t in zip(self._float_names, thp):
+            if not _is_symbolic_zero(t):
+                terms.append(self._partials[name](xc, y, **kwargs) * t)
+        tangent = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
+        return y.astype(x.dtype), tangent.astype(x.dtype)
+
+    def _float_hyperparameter(self, name: str, value: Any, x: Array) -> Array:
+        """A float hyperparameter as an array of x's compute dtype, scalar or broadcast to x's shape."""
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{self.__name__}: {name} must be a real number, got {value!r}")
+        a = jnp.asarray(value)
+        _reject_complex(f"{self.__name__}: {name}", a.dtype)
+        a = a.astype(compute_dtype(x.dtype))
+        if a.ndim and a.shape != x.shape:
+            try:
+                shape = jnp.broadcast_shapes(a.shape, x.shape)
+            except ValueError:
+                shape = None
+            if shape != x.shape:
+                raise ValueError(f"{self.__name__}: {name} of shape {a.shape} does not broadcast to the input's "
+                                 f"shape {x.shape} (give a scalar, or one value per channel of the last axis)")
+            a = jnp.broadcast_to(a, x.shape)  # explicit: rank promotion may be strict
+        return a
 
     def _prepare(self, x: ArrayLike, hyperparameters: dict[str, Any]) -> tuple[Array, dict[str, Any]]:
         params = bind(self.__name__, self._signature, hyperparameters)
+        _reject_complex(f"{self.__name__}: the input", jnp.result_type(x))
+        x = as_float(x)
         run_checks(self.__name__, self._checks, params)
-        return as_float(x), params
+        for k in self._float_names:
+            params[k] = self._float_hyperparameter(k, params[k], x)
+        return x, params
 
     def __call__(self, x: ArrayLike, **hyperparameters) -> Array:
         x, params = self._prepare(x, hyperparameters)
-        return self._core(x, *params.values())
+        return self._core(*(params[k] for k in self._static_names), x, *(params[k] for k in self._float_names))
 
-    def derivative(self, x: ArrayLike, **hyperparameters) -> Array:
-        """The hand-written derivative d activation / dx, elementwise."""
+    def derivative(self, x: ArrayLike, *, wrt: str = "x", **hyperparameters) -> Array:
+        """The hand-written derivative d activation / d ``wrt`` (x or a float hyperparameter), elementwise."""
+        if wrt != "x" and wrt not in self._float_names:
+            raise ValueError(f"{self.__name__}: cannot differentiate with respect to {wrt!r}; "
+                             f"allowed: {['x', *self._float_names]}")
         x, params = self._prepare(x, hyperparameters)
         xc = x.astype(compute_dtype(x.dtype))
-        return self._derivative(xc, self._value(xc, **params), **params).astype(x.dtype)
+        y = self._value(xc, **params)
+        rule = self._derivative if wrt == "x" else self._partials[wrt]
+        return jnp.broadcast_to(rule(xc, y, **params), x.shape).astype(x.dtype)
 
     def __repr__(self) -> str:
         return f"<activation {self.__name__}{self._signature}>"

@@ -1,4 +1,4 @@
-"""Activation layers for Flax NNX models: fixed activations from the registry, and the parametric ones.
+"""Activation layers for Flax NNX models: any registry activation, with fixed, swept or learned hyperparameters.
 
 Every activation layer is called as ``layer(x, train=..., key=...)``: randomness (RReLU, dropout) comes
 from the explicit ``key``, so a training step is a pure function of its inputs and vmaps over seeds.
@@ -10,12 +10,32 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxacts._src import activations as A
 from jaxacts._src import registry
 from jaxacts._src.theory import alpha_dropout_affine
 
-# Names the models accept beyond the registry's: activations with learnable parameters.
+# Names the models accept beyond the registry's spellings: maxout (a layer of its own, it changes the
+# width) and the learnable activations below.
 PARAMETRIC = ("prelu", "prelu_shared", "silu_learnable", "maxout")
+
+# Model names that are spellings of a spec with learned hyperparameters (the one mechanism of Fixed).
+# PReLU learns the leaky slope from 0.25 (He et al. 2015, PyTorch), one per channel; learnable Swish
+# learns beta from 1 (SiLU), one per channel.
+LEARNABLE = {
+    "prelu": "prelu(slope=learn(0.25, per_channel))",
+    "prelu_shared": "prelu(slope=learn(0.25))",
+    "silu_learnable": "silu(beta=learn(1.0, per_channel))",
+}
+
+
+def resolve_spec(spec: str) -> str:
+    """The spec a model name stands for: ``"prelu"`` -> ``"prelu(slope=learn(0.25, per_channel))"``;
+    any other spec unchanged."""
+    name, hp = registry.parse_spec(spec)
+    return LEARNABLE[name] if name in LEARNABLE and not hp else spec
+
+
+def _first(v):
+    return v[0] if isinstance(v, tuple) else v
 
 
 class ActivationHyperparameter(nnx.Variable):
@@ -24,107 +44,116 @@ class ActivationHyperparameter(nnx.Variable):
 
 
 class Fixed(nnx.Module):
-    """A registry activation; the float hyperparameters its spec names are state, the rest are bound."""
+    """A registry activation with the hyperparameters its spec names.
 
-    def __init__(self, spec: str):
+    Float hyperparameters given as numbers are state (:class:`ActivationHyperparameter`: a sweep sets
+    them per run); those given as ``learn(initial)`` or ``learn(initial, per_channel)`` are ``nnx.Param``
+    attributes of this layer named like the hyperparameter (shape (1,) shared, or (features,) one per
+    channel of the last axis), trained with the weights through the activation's hand-written partial
+    derivative; bool ones (gelu's ``approximate``) are bound. Stochastic activations (rrelu) draw
+    from the ``key`` of the call in training.
+
+    A learned value may leave the range its activation allows (celu's alpha > 0, ...): values known
+    at construction are checked, values reached in training are not.
+    """
+
+    def __init__(self, spec: str, features: int | None = None):
+        spec = resolve_spec(spec)
         name, hp = registry.parse_spec(spec)
-        registry.get(name, **{k: (v[0] if isinstance(v, tuple) else v) for k, v in hp.items()})  # validates
-        self.name = name
-        floats = {k: v for k, v in hp.items() if not isinstance(v, bool)}
-        self.fn = registry.get(name, **{k: v for k, v in hp.items() if isinstance(v, bool)})
-        first = lambda v: v[0] if isinstance(v, tuple) else v
-        self.hyperparameters = nnx.Dict({k: ActivationHyperparameter(jnp.asarray(first(v), jnp.float32))
-                                         for k, v in floats.items()})
+        info = registry.info(name)
+        registry.get(name, **{k: _first(v) for k, v in hp.items()})  # validates names and values
+        differentiable = info.differentiable_hyperparameters
+        learned = {k: _first(v) for k, v in hp.items() if isinstance(_first(v), registry.Learned)}
+        for k, v in learned.items():
+            if k not in differentiable:
+                raise ValueError(f"activation {spec!r}: {k} cannot be learned; {name}'s float hyperparameters "
+                                 f"are {list(differentiable)}")
+            if v.per_channel and features is None:
+                raise ValueError(f"activation {spec!r}: a per-channel {k} needs the number of features")
+        self.name = info.name
+        self.stochastic = info.stochastic
+        self.fn = registry.get(name, **{k: v for k, v in hp.items() if k not in differentiable})
+        self.hyperparameters = nnx.Dict({k: ActivationHyperparameter(jnp.asarray(_first(v), jnp.float32))
+                                         for k, v in hp.items() if k in differentiable and k not in learned})
+        self.learned = tuple(learned)
+        for k, v in learned.items():
+            if hasattr(self, k):
+                raise ValueError(f"activation {spec!r}: a learned {k!r} would shadow the layer's attribute")
+            setattr(self, k, nnx.Param(jnp.full((features,) if v.per_channel else (1,), float(v), jnp.float32)))
 
     def __call__(self, x, *, train: bool = False, key=None):
-        return self.fn(x, **{k: v[...].astype(x.dtype) for k, v in self.hyperparameters.items()})
+        hp = {k: v[...] for k, v in self.hyperparameters.items()}
+        for k in self.learned:
+            value = getattr(self, k)[...]
+            hp[k] = value.reshape(()) if value.shape == (1,) else value  # per channel: broadcast by the activation
+        if self.stochastic:
+            hp.update(key=key, training=train)
+        return self.fn(x, **hp)
 
 
 def set_activation_hyperparameters(model: nnx.Module, values: dict) -> None:
-    """Sets every activation layer's named hyperparameters in ``model`` (values may be traced)."""
+    """Sets every activation layer's named hyperparameters in ``model`` (values may be traced); a learned
+    one takes the value as its initial value (all channels)."""
     for _, node in nnx.iter_graph(model):
         if isinstance(node, Fixed):
             for k, v in values.items():
-                node.hyperparameters[k] = ActivationHyperparameter(jnp.asarray(v, jnp.float32))
+                if k in node.learned:
+                    param = getattr(node, k)
+                    param.value = jnp.broadcast_to(jnp.asarray(v, jnp.float32), param.shape)
+                else:
+                    node.hyperparameters[k] = ActivationHyperparameter(jnp.asarray(v, jnp.float32))
 
 
-class PReLU(nnx.Module):
-    """Parametric ReLU with a learned slope, one per channel (last axis) or one shared.
+def PReLU(features: int, *, shared: bool = False, init: float = 0.25) -> Fixed:
+    """Parametric ReLU: the leaky slope learned, one per channel (last axis) or one shared.
 
-    The slope starts at 0.25 as in He et al. 2015 and PyTorch (Flax's own PReLU starts at 0.01).
+    The slope starts at 0.25 as in He et al. 2015 and PyTorch (Flax's own PReLU starts at 0.01); it
+    is the layer's ``slope`` parameter. The same layer as the spec ``prelu(slope=learn(0.25, per_channel))``.
     """
-
-    def __init__(self, features: int, *, shared: bool = False, init: float = 0.25):
-        self.slope = nnx.Param(jnp.full((1,) if shared else (features,), init, jnp.float32))
-
-    def __call__(self, x, *, train: bool = False, key=None):
-        return A.prelu(x, self.slope[...].astype(x.dtype))
+    return Fixed(f"prelu(slope=learn({float(init)!r}{'' if shared else ', per_channel'}))", features)
 
 
-class RReLU(nnx.Module):
+def RReLU(lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0) -> Fixed:
     """Randomized leaky ReLU: in training a slope per element from U(lower, upper) drawn from ``key``;
     in evaluation the mean slope (PyTorch's parametrisation, see :func:`jaxacts.rrelu`)."""
-
-    def __init__(self, lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0):
-        registry.get("rrelu", lower=lower, upper=upper)  # validates the bounds
-        self.lower, self.upper = lower, upper
-
-    def __call__(self, x, *, train: bool = False, key=None):
-        return A.rrelu(x, lower=self.lower, upper=self.upper, key=key, training=train)
+    return Fixed(registry.format_spec("rrelu", {"lower": float(lower), "upper": float(upper)}))
 
 
-class LearnableSwish(nnx.Module):
-    """Swish x * sigmoid(beta x) with a learned beta per channel, starting at 1 (SiLU)."""
-
-    def __init__(self, features: int):
-        self.beta = nnx.Param(jnp.ones((features,), jnp.float32))
-
-    def __call__(self, x, *, train: bool = False, key=None):
-        beta = jnp.broadcast_to(self.beta[...].astype(x.dtype), x.shape)
-        return x * A.sigmoid(beta * x)
+def LearnableSwish(features: int, *, init: float = 1.0) -> Fixed:
+    """Swish x * sigmoid(beta x) with a learned ``beta`` per channel, starting at 1 (SiLU): the spec
+    ``silu(beta=learn(1.0, per_channel))``."""
+    return Fixed(f"silu(beta=learn({float(init)!r}, per_channel))", features)
 
 
-def make_activation(spec: str, features: int):
-    """The activation layer for ``spec``: a registry name with optional hyperparameters
-    (``elu(alpha=0.5)``) or one of :data:`PARAMETRIC` (not maxout, which the models build as a layer
-    of its own because it changes the width)."""
-    name, hp = registry.parse_spec(spec)
-    if name == "rrelu":
-        return RReLU(**hp)
-    if name in PARAMETRIC:
-        return make_parametric(name, features)
-    return Fixed(spec)
-
-
-def make_parametric(name: str, features: int):
-    """The learnable activation layers."""
-    if name == "prelu":
-        return PReLU(features)
-    if name == "prelu_shared":
-        return PReLU(features, shared=True)
-    if name == "silu_learnable":
-        return LearnableSwish(features)
-    raise ValueError(f"{name!r} is not a learnable activation: {', '.join(PARAMETRIC)}")
+def make_activation(spec: str, features: int) -> Fixed:
+    """The activation layer for ``spec``: a registry name with optional hyperparameters, numbers,
+    sweeps or learned values (``elu(alpha=learn(1.0))``), or one of the learnable names of
+    :data:`LEARNABLE` (not maxout, which the models build as a layer of its own because it changes
+    the width)."""
+    return Fixed(spec, features)
 
 
 def check_activation(spec: str) -> None:
     """Raises a clear ValueError for a spec that neither the registry nor the models know, or whose
     hyperparameters are invalid (every setting of a sweep is checked)."""
+    spec = resolve_spec(spec)
     name, hp = registry.parse_spec(spec)
-    if name in PARAMETRIC:
+    if name == "maxout":
         if hp:
-            raise ValueError(f"{name!r} learns its parameters and takes no hyperparameters, got {spec!r}")
+            raise ValueError(f"maxout in a model takes its pieces from ModelConfig.maxout_pieces, got {spec!r}")
         return
     try:
-        registry.info(name)
+        info = registry.info(name)
     except ValueError as e:
         raise ValueError(f"{e} Models also accept the learnable {', '.join(PARAMETRIC)}.") from None
-    if not registry.info(name).elementwise:
+    if not info.elementwise:
         raise ValueError(f"{name!r} is not elementwise; models take it only as 'maxout'")
-    if name == "rrelu" and any(isinstance(v, tuple) for v in hp.values()):
-        raise ValueError(f"rrelu's bounds cannot be swept, got {spec!r}")
+    for k, v in hp.items():
+        if isinstance(_first(v), registry.Learned) and k not in info.differentiable_hyperparameters:
+            raise ValueError(f"activation {spec!r}: {k} cannot be learned; {name}'s float hyperparameters "
+                             f"are {list(info.differentiable_hyperparameters)}")
     for setting in registry.expand_spec(spec):
-        registry.get_spec(setting)
+        registry.get(name, **registry.parse_spec(setting)[1])
 
 
 def dropout(x, *, kind: str, rate: float, train: bool, key):

@@ -25,7 +25,9 @@ class ModelConfig:
 
     Attributes:
       kind: ``mlp`` or ``cnn``.
-      activation: registry name, or ``prelu``, ``prelu_shared``, ``silu_learnable``, ``maxout``.
+      activation: a registry spec (``elu``, ``elu(alpha=0.5)``, a sweep ``elu(alpha=[0.5, 1.0])``, learned
+        hyperparameters ``leaky_relu(negative_slope=learn(0.25, per_channel))``), or ``prelu``,
+        ``prelu_shared``, ``silu_learnable`` (spellings of learned specs, see ``layers.LEARNABLE``), ``maxout``.
       init: weight initializer name (``jaxacts.initializers``), for every dense and conv kernel.
       bias_init: constant the biases start at.
       depth, width: hidden layers of the MLP, units per layer (also the CNN's dense head width).

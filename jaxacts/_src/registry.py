@@ -27,8 +27,9 @@ class ActivationInfo:
     Attributes:
       name: canonical registry name.
       fn: the function, ``fn(x, **hyperparameters) -> Array``.
-      derivative: the hand-written derivative ``d(x, **hyperparameters) -> Array`` (elementwise ones),
-        or None for activations that are not elementwise (maxout, glu).
+      derivative: the hand-written derivative in x, ``d(x, **hyperparameters) -> Array`` (elementwise
+        ones; ``d(x, wrt="alpha", ...)`` gives the one in a float hyperparameter), or None for
+        activations that are not elementwise (maxout, glu).
       formula, derivative_formula: LaTeX.
       output_range: (low, high) of the output at the default hyperparameters; +-inf when unbounded.
       smooth: infinitely differentiable everywhere.
@@ -74,6 +75,12 @@ class ActivationInfo:
         sig = inspect.signature(self.fn)
         return {p.name: p.default for p in list(sig.parameters.values())[1:]}
 
+    @property
+    def differentiable_hyperparameters(self) -> tuple[str, ...]:
+        """The float hyperparameters, each with a hand-written partial derivative (none for maxout, glu:
+        their hyperparameters are integers)."""
+        return self.fn.differentiable_hyperparameters if isinstance(self.fn, Elementwise) else ()
+
 
 _REGISTRY: dict[str, ActivationInfo] = {}
 _ALIASES: dict[str, str] = {}
@@ -83,6 +90,8 @@ def _register(fn, formula, derivative_formula, output_range, *, smooth, monotoni
               reference, derivative="auto", **more) -> None:
     if derivative == "auto":
         derivative = fn.derivative
+    if isinstance(fn, Elementwise) and fn.missing_rules():
+        raise TypeError(f"{fn.__name__}: no hand-written derivative in {fn.missing_rules()}")
     info = ActivationInfo(name=fn.__name__, fn=fn, derivative=derivative, formula=formula,
                           derivative_formula=derivative_formula, output_range=output_range, smooth=smooth,
                           monotonic=monotonic, zero_centred=zero_centred, reference=reference, **more)
@@ -128,7 +137,7 @@ _register(A.rrelu, r"x \text{ if } x > 0 \text{ else } a x,\; a \sim U(l, u)",
           kinks=(0.0,), stochastic=True, reference="Xu et al. 2015, arXiv 1505.00853")
 _register(A.prelu, r"x \text{ if } x > 0 \text{ else } a x \;(a \text{ learned})",
           r"1 \text{ if } x > 0 \text{ else } a", (-INF, INF), smooth=False, monotonic=True, zero_centred=True,
-          kinks=(0.0,), derivative=A.prelu_derivative, reference="He et al. 2015, arXiv 1502.01852")
+          kinks=(0.0,), reference="He et al. 2015, arXiv 1502.01852")
 _register(A.threshold, r"x \text{ if } x > \theta \text{ else } v", r"[x > \theta]", (0.0, INF), smooth=False,
           monotonic=True, zero_centred=False, kinks=(0.0,), reference="PyTorch nn.Threshold")
 _register(A.elu, r"x \text{ if } x > 0 \text{ else } \alpha(e^x - 1)", r"1 \text{ if } x > 0 \text{ else } \alpha e^x",
@@ -182,6 +191,9 @@ def names(*, elementwise: bool | None = None) -> list[str]:
 
 
 def _resolve(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"an activation is named by a string, got {name!r} ({type(name).__name__}); "
+                        f"valid names: {', '.join(sorted(_REGISTRY))}")
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
@@ -225,21 +237,70 @@ def get(name: str, **hyperparameters) -> Callable:
     return _bound(_REGISTRY[key].fn, key, hyperparameters)
 
 
-def derivative(name: str, **hyperparameters) -> Callable:
-    """The hand-written elementwise derivative of ``name`` as a function of x (hyperparameters bound)."""
+def derivative(name: str, wrt: str = "x", **hyperparameters) -> Callable:
+    """The hand-written elementwise derivative of ``name`` as a function of x (hyperparameters bound).
+
+    ``wrt`` is ``"x"`` (default) or a float hyperparameter: ``derivative("elu", wrt="alpha")(x)`` is
+    d elu(x; alpha) / d alpha elementwise, the same rule that ``jax.grad`` in alpha uses.
+    """
     key = _resolve(name)
-    d = _REGISTRY[key].derivative
-    if d is None:
+    entry = _REGISTRY[key]
+    if entry.derivative is None:
         raise ValueError(f"{key!r} is not elementwise: it has a Jacobian, not an elementwise derivative; "
                          f"use jax.jacobian or jax.vjp on jaxacts.get({key!r})")
-    return _bound(d, key, hyperparameters)
+    allowed = ("x",) + entry.differentiable_hyperparameters
+    if wrt not in allowed:
+        raise ValueError(f"{key}: cannot differentiate with respect to {wrt!r}; allowed: {list(allowed)}")
+    return _bound(functools.partial(entry.fn.derivative, wrt=wrt), key, hyperparameters)
 
 
 # ----------------------------------------------------------------------------- specs with hyperparameters
 #
 # Everywhere a name is accepted (training, the depth study, the gallery) an activation may be given with
 # hyperparameters, "leaky_relu(negative_slope=0.2)", and in training a value may be a list that is swept
-# in one compiled program: "leaky_relu(negative_slope=[0.01, 0.1, 0.2])".
+# in one compiled program: "leaky_relu(negative_slope=[0.01, 0.1, 0.2])". In models a float value may be
+# learned: "leaky_relu(negative_slope=learn(0.25))" (one value per layer) or
+# "leaky_relu(negative_slope=learn(0.25, per_channel))" (one per channel); "learn([0.1, 0.25])" sweeps
+# the initial value.
+
+
+class Learned(float):
+    """A hyperparameter value marked as learned by a model: ``learn(0.25)`` or ``learn(0.25, per_channel)``.
+
+    It is its initial value as a float, so validation, sweeps and per-run values treat it as a number;
+    ``per_channel`` says whether a layer learns one value per channel (last axis) or one shared value.
+    """
+
+    per_channel: bool
+
+    def __new__(cls, value: float, per_channel: bool = False):
+        obj = super().__new__(cls, value)
+        obj.per_channel = bool(per_channel)
+        return obj
+
+    def __repr__(self) -> str:
+        return f"learn({float(self)!r}{', per_channel' if self.per_channel else ''})"
+
+    def __reduce__(self):
+        return (Learned, (float(self), self.per_channel))
+
+
+LEARN_OPTIONS = ("per_channel", "shared")
+
+
+def _learned(text: str, spec: str, key: str):
+    """'learn(0.25, per_channel)' -> Learned(0.25, per_channel=True); a [list] gives a tuple (a sweep)."""
+    args = split_top_level(text[len("learn("):-1])
+    if not args or len(args) > 2 or (len(args) == 2 and args[1] not in LEARN_OPTIONS):
+        raise ValueError(f"activation {spec!r}: {key}={text!r}: expected learn(initial value) or "
+                         f"learn(initial value, per_channel|shared)")
+    value = _literal(args[0], spec, key)
+    if isinstance(value, bool):
+        raise ValueError(f"activation {spec!r}: {key}: only float hyperparameters can be learned")
+    per_channel = len(args) == 2 and args[1] == "per_channel"
+    if isinstance(value, tuple):
+        return tuple(Learned(v, per_channel) for v in value)
+    return Learned(value, per_channel)
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:
@@ -283,7 +344,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """'elu(alpha=0.5)' -> ('elu', {'alpha': 0.5}); a list value becomes a tuple (a sweep).
 
     The name is returned as written (lower case, '-' as '_'): models also accept names beyond the
-    registry (``prelu_shared``...). Values are numbers, True/False or lists of numbers.
+    registry (``prelu_shared``...). Values are numbers, True/False, lists of numbers, or
+    ``learn(value)`` / ``learn(value, per_channel)`` (a :class:`Learned` number; a list inside
+    ``learn`` gives a tuple of them, a sweep of the initial value).
     """
     if not isinstance(spec, str):
         raise TypeError(f"an activation is given by its name as a string, got {spec!r}")
@@ -303,7 +366,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
                 raise ValueError(f"activation {spec!r}: expected key=value, got {item!r}")
             if key in hyperparameters:
                 raise ValueError(f"activation {spec!r}: {key} given twice")
-            hyperparameters[key] = _literal(value, spec, key)
+            value = value.strip()
+            if value.startswith("learn(") and value.endswith(")"):
+                hyperparameters[key] = _learned(value, spec, key)
+            else:
+                hyperparameters[key] = _literal(value, spec, key)
     return name, hyperparameters
 
 
@@ -311,7 +378,11 @@ def format_spec(name: str, hyperparameters: dict[str, Any]) -> str:
     """The inverse of :func:`parse_spec`: ('elu', {'alpha': 0.5}) -> 'elu(alpha=0.5)'."""
     if not hyperparameters:
         return name
-    show = lambda v: "[" + ", ".join(map(repr, v)) + "]" if isinstance(v, tuple) else repr(v)
+    def show(v):
+        if isinstance(v, tuple) and v and isinstance(v[0], Learned):
+            return f"learn([{', '.join(repr(float(u)) for u in v)}]{', per_channel' if v[0].per_channel else ''})"
+        return "[" + ", ".join(map(repr, v)) + "]" if isinstance(v, tuple) else repr(v)
+
     return f"{name}(" + ", ".join(f"{k}={show(v)}" for k, v in hyperparameters.items()) + ")"
 
 
@@ -333,4 +404,8 @@ def get_spec(spec: str) -> Callable:
     swept = [k for k, v in hp.items() if isinstance(v, tuple)]
     if swept:
         raise ValueError(f"activation {spec!r}: a list value ({', '.join(swept)}) is a sweep, accepted by training only")
+    learned = [k for k, v in hp.items() if isinstance(v, Learned)]
+    if learned:
+        raise ValueError(f"activation {spec!r}: learn(...) ({', '.join(learned)}) marks a value learned by a model; "
+                         f"here give a number")
     return get(name, **hp)
