@@ -23,13 +23,16 @@ Matmul precision is set on both sides by ``--precision``: ``highest`` (default; 
 ``high`` (JAX "high", torch "high": TF32 allowed on GPUs) or ``default`` (each library's own default,
 printed; on recent NVIDIA GPUs JAX's default uses TF32 while torch's does not). CPUs compute float32
 matmuls in float32 whatever the setting. Goals: ours <= 0.7x PyTorch's time; 8 vmapped seeds <= 4x
-one seed.
+one seed. CPU timings need an otherwise idle machine: when other processes oversubscribe the cores,
+PyTorch's OpenMP threads slow down many times (``--torch-threads 1`` shows how much); the load
+average is printed before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import time
 
 import jax
@@ -198,13 +201,20 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--precision", choices=PRECISIONS, default="highest",
                    help="float32 matmul precision on both sides (default: highest)")
+    p.add_argument("--torch-threads", type=int, default=0,
+                   help="torch.set_num_threads on CPU (default 0: torch's own choice)")
     args = p.parse_args(argv)
+    if args.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
 
     device, torch_note = torch_device()
     torch_precision = set_torch_precision(args.precision) if device else "-"
     jax_precision = (args.precision if args.precision != "default" else
                      f"default (jax_default_matmul_precision={jax.config.jax_default_matmul_precision})")
-    print(f"JAX {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}); {torch_note}")
+    print(f"JAX {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}); {torch_note}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"matmul precision: jax {jax_precision}; torch {torch_precision}")
     context = (contextlib.nullcontext() if args.precision == "default" else
                jax.default_matmul_precision(args.precision))
@@ -233,7 +243,9 @@ def main(argv=None) -> list[dict]:
             if args.seeds > 1:
                 parts.append(f"{args.seeds} seeds / 1 seed {t[f'jax nnx {args.seeds} seeds'] / t['jax nnx']:.2f}")
             print(f"MLP {args.depth} x {width} SELU, batch {batch}, Adam; median step: " + ", ".join(parts), flush=True)
-    print(f"goals: jax / pytorch <= 0.7 (same device, same precision); {args.seeds} vmapped seeds / 1 seed <= 4")
+    print(f"goals: jax / pytorch <= 0.7 (same device, same precision); 8 vmapped seeds / 1 seed <= 4; load average "
+          f"now {os.getloadavg()[0]:.1f} (CPU timings need an otherwise idle machine: PyTorch's OpenMP threads "
+          "slow down many times when cores are oversubscribed)")
     return rows
 
 
