@@ -129,13 +129,16 @@ def test_damaged_latest_checkpoint_falls_back_to_the_older_one(finished, referen
     for i in range(0, 40 * 7, 7):  # 40 flipped bytes: still a readable file, but not the saved weights
         data[len(data) // 3 + i] ^= 0xFF
     open(victim, "wb").write(bytes(data))
-    M.fit(M.config_from_dict(json.load(open(os.path.join(finished, "config.json")))), finished, resume=True,
-          progress=False)
-    assert f"checkpoint {steps[-1]}" in capsys.readouterr().err
-    np.testing.assert_array_equal(M.param_vector(finished), M.param_vector(reference[0]))
+    with open(os.path.join(finished, "config.json")) as fh:
+        config = M.config_from_dict(json.load(fh))
+    M.fit(config, finished, resume=True, progress=False)
+    assert f"checkpoint {steps[-1]} is damaged (checksum mismatch); moved to" in capsys.readouterr().err
+    # (this process enables x64, the reference ran without: equal up to float rounding)
+    np.testing.assert_allclose(M.param_vector(finished), M.param_vector(reference[0]), rtol=1e-4, atol=1e-6)
 
 
 def test_random_bytes_in_every_checkpoint_is_a_clear_error(finished):
+    os.remove(os.path.join(finished, "summary.json"))
     for root, _, files in os.walk(os.path.join(finished, "checkpoints")):
         for f in files:
             open(os.path.join(root, f), "wb").write(os.urandom(64))
@@ -144,7 +147,7 @@ def test_random_bytes_in_every_checkpoint_is_a_clear_error(finished):
 
 
 def test_resume_refuses_what_it_cannot_continue(finished, tmp_path):
-    with pytest.raises(SystemExit, match=r"differing: .*optim.lr: \[0.05\] \(saved \[0.002\]\)"):
+    with pytest.raises(SystemExit, match=r"differing: optim.lr: 0.05 \(saved 0.002\)"):
         train("--out", finished, "--resume", "--lr", "0.05", *ARGS)
     with pytest.raises(SystemExit, match=r"differing: .*model.width: 64 \(saved 16\)"):
         train("--out", finished, "--resume", *ARGS, "--width", "64")
@@ -170,7 +173,7 @@ def test_lost_and_cut_log_rows_are_reported(tmp_path, reference, capsys):
     with open(os.path.join(out, "metrics.jsonl"), "a") as fh:
         fh.write('{"step": 301, "kind": "tr')  # a line cut short by a kill
     os.remove(os.path.join(out, "metrics.jsonl"))
-    summary = train("--out", out, "--epochs", "20", "--resume", *ARGS[:-2], "--checkpoint-every", "150")
+    summary = train("--out", out, "--epochs", "20", "--resume", *ARGS[:-2], "--checkpoint-every", "150")["relu"]
     err = capsys.readouterr().err
     assert "lacks the rows for steps 1..150" in err
     assert summary["lost_log_rows"] == [[0, 150]]

@@ -410,6 +410,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
                                   f"in {out_dir}/checkpoints; continue with --resume") from None
     finally:
         bar.close()
+        manager.close()  # its background threads would otherwise keep the process alive
     seconds = time.time() - t0
     if end < total_steps:
         return {"stopped_at": end, "total_steps": total_steps}

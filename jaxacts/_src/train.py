@@ -42,7 +42,7 @@ class TrainState(NamedTuple):
     opt_state: Any  # optax state; its hyperparams hold the run's learning_rate and weight_decay
     step: jax.Array  # int32, steps taken
     diverged: jax.Array  # bool; a diverged run is frozen at its last finite state
-    first_loss: jax.Array  # float32, the loss of the run's first step (what "exploded" is measured against)
+    first_loss: jax.Array  # float32, the loss of the run's first step (what "exploded" is measured against; 0 before)
 
 
 # A run has diverged when a step's loss, gradient norm or parameter norm is not finite, when its loss
@@ -162,7 +162,7 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
         if hp is not None:
             opt_state.hyperparams.update(learning_rate=hp["learning_rate"], weight_decay=hp["weight_decay"])
         return TrainState(params, rest, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
-                          jnp.full((), jnp.nan, jnp.float32))
+                          jnp.zeros((), jnp.float32))
 
     return graphdef, jax.jit(jax.vmap(one))(keys, hyperparameters)
 
