@@ -100,7 +100,7 @@ def test_killed_then_interrupted_then_resumed_equals_an_uninterrupted_run(tmp_pa
     err = output(out)
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err
-    message = [line for line in err.replace("\r", "\n").splitlines() if "interrupted" in line]
+    message = [line for line in err.replace("\r", "\n").splitlines() if "interrupted at step" in line]
     assert len(message) == 1 and "continue with --resume" in message[0], err[-3000:]
     assert "the checkpoint at step" in message[0]
     run_to_end(out, "--epochs", "20", "--resume")
