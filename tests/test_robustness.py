@@ -125,10 +125,12 @@ def test_damaged_latest_checkpoint_falls_back_to_the_older_one(finished, referen
     os.remove(os.path.join(finished, "summary.json"))
     folder = os.path.join(finished, "checkpoints", str(steps[-1]))
     victim = max((os.path.join(r, f) for r, _, fs in os.walk(folder) for f in fs), key=os.path.getsize)
-    data = bytearray(open(victim, "rb").read())
+    with open(victim, "rb") as fh:
+        data = bytearray(fh.read())
     for i in range(0, 40 * 7, 7):  # 40 flipped bytes: still a readable file, but not the saved weights
         data[len(data) // 3 + i] ^= 0xFF
-    open(victim, "wb").write(bytes(data))
+    with open(victim, "wb") as fh:
+        fh.write(bytes(data))
     with open(os.path.join(finished, "config.json")) as fh:
         config = M.config_from_dict(json.load(fh))
     M.fit(config, finished, resume=True, progress=False)
@@ -141,7 +143,8 @@ def test_random_bytes_in_every_checkpoint_is_a_clear_error(finished):
     os.remove(os.path.join(finished, "summary.json"))
     for root, _, files in os.walk(os.path.join(finished, "checkpoints")):
         for f in files:
-            open(os.path.join(root, f), "wb").write(os.urandom(64))
+            with open(os.path.join(root, f), "wb") as fh:
+                fh.write(os.urandom(64))
     with pytest.raises(SystemExit, match="no usable checkpoint"):
         train("--out", finished, "--resume", *ARGS)
 

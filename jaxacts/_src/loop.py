@@ -284,19 +284,26 @@ def check_out_dir(config: TrainConfig, out_dir: str, resume: bool) -> None:
 
 
 @contextlib.contextmanager
-def _interrupt_on_sigterm():
-    """SIGTERM (a job scheduler's stop) is handled like Ctrl-C while training (main thread only)."""
+def _stop_requests():
+    """Ctrl-C or SIGTERM while training asks the loop to stop at the end of the current epoch, after a
+    checkpoint there, so no finished work is lost; a second one stops at once. (Main thread only.)"""
+    requested = {"signal": None}
+
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        if requested["signal"] is not None:
+            raise KeyboardInterrupt
+        requested["signal"] = signum
+
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals stay as they are
+        yield requested
         return
     try:
-        yield
+        yield requested
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: int | None = None,
@@ -380,7 +387,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     window: list[dict] = []
     done, evals = start, None
     try:
-        with open(log_path, "a") as log, _interrupt_on_sigterm():
+        with open(log_path, "a") as log, _stop_requests() as stop:
             for epoch in range(start // steps_per_epoch, end // steps_per_epoch):
                 first = done
                 state, metrics, evals = epoch_fn(state, run_keys, epoch, x_train, y_train, held_out)
@@ -401,9 +408,12 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
                         f"every setting diverged by step {at} (rule: {T.DIVERGENCE_RULE}); stopped. The last good "
                         f"checkpoint (step {manager.latest_step()}) is kept in {out_dir}/checkpoints. Try a smaller "
                         "--lr, --clip-norm, or another --init.")
-                if done // config.checkpoint_every > first // config.checkpoint_every or done == end:
+                interrupted = stop["signal"] is not None
+                if done // config.checkpoint_every > first // config.checkpoint_every or done == end or interrupted:
                     os.fsync(log.fileno())  # every row up to the checkpoint is on disk before it
                     _save(manager, done, state, out_dir)
+                if interrupted:
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         bar.close()
         raise TrainingInterrupted(f"interrupted at step {done}; the checkpoint at step {manager.latest_step()} is kept "
