@@ -1,9 +1,11 @@
 """Plain textbook formulas for every elementwise activation, independent of the library.
 
-Each takes a namespace ``m`` with ``m.np`` (numpy or jax.numpy) and ``m.sp`` (scipy.special or
-jax.scipy.special), so the same formula gives float64 reference values (numpy) and reference
-derivatives by ``jax.grad`` of a formula with no custom rule. They are written the naive way on
-purpose: they are what the library must agree with where the naive way is accurate.
+Each takes a namespace ``m`` with ``m.np`` (numpy, jax.numpy, or mpmath scalars) and ``m.sp``
+(scipy.special, jax.scipy.special, mpmath), so the same formula gives float64 reference values
+(numpy), reference derivatives by ``jax.grad`` of a formula with no custom rule (in x and in every
+hyperparameter), and arbitrary-precision values and derivatives (mpmath, ``MPMATH``). They are
+written the naive way on purpose: they are what the library must agree with where the naive way is
+accurate, which with mpmath's working precision raised far enough is everywhere.
 """
 
 from __future__ import annotations
@@ -12,14 +14,24 @@ import types
 
 import jax.numpy as jnp
 import jax.scipy.special as jsp
+import mpmath
 import numpy as np
 import scipy.special as ssp
 
 NUMPY = types.SimpleNamespace(np=np, sp=ssp)
 JAX = types.SimpleNamespace(np=jnp, sp=jsp)
+# Scalar mpmath numbers (both branches of a where are evaluated, as in numpy; mpmath never overflows).
+MPMATH = types.SimpleNamespace(
+    np=types.SimpleNamespace(where=lambda c, a, b: a if c else b, exp=mpmath.exp, log=mpmath.log,
+                             tanh=mpmath.tanh, sin=mpmath.sin, sqrt=mpmath.sqrt, abs=abs, sign=mpmath.sign,
+                             maximum=max, minimum=min, pi=mpmath.pi),
+    sp=types.SimpleNamespace(erf=mpmath.erf))
 
 SELU_ALPHA = 1.6732632423543772848170429916717  # REFERENCES.md (Klambauer et al. 2017)
 SELU_SCALE = 1.0507009873554804934193349852946
+# The tanh-form GELU is defined with sqrt(2/pi) rounded to float64, as jax.nn, PyTorch and this library
+# compute it: at x = -20 the exact constant would move the value by 3e-14 relative (condition ~ 2u).
+_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
 
 
 def _sig(m, x):
@@ -53,11 +65,11 @@ REFERENCE = {
     "prelu": lambda m, x, slope=0.25: m.np.where(x > 0, x, slope * x),
     "threshold": lambda m, x, threshold=0.0, value=0.0: m.np.where(x > threshold, x, value),
     "elu": lambda m, x, alpha=1.0: m.np.where(x > 0, x, alpha * (m.np.exp(x) - 1.0)),
-    "selu": lambda m, x: SELU_SCALE * m.np.where(x > 0, x, SELU_ALPHA * (m.np.exp(x) - 1.0)),
+    "selu": lambda m, x, alpha=SELU_ALPHA, scale=SELU_SCALE: scale * m.np.where(x > 0, x, alpha * (m.np.exp(x) - 1.0)),
     "celu": lambda m, x, alpha=1.0: m.np.maximum(x, 0.0) + m.np.minimum(0.0, alpha * (m.np.exp(x / alpha) - 1.0)),
     "gelu": lambda m, x, approximate=False: (
-        0.5 * x * (1.0 + m.np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
-        if approximate else 0.5 * x * (1.0 + m.sp.erf(x / np.sqrt(2.0)))),
+        0.5 * x * (1.0 + m.np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
+        if approximate else 0.5 * x * (1.0 + m.sp.erf(x / m.np.sqrt(2.0)))),
     "silu": lambda m, x, beta=1.0: x * _sig(m, beta * x),
     "hard_swish": lambda m, x: x * _relu6(m, x + 3.0) / 6.0,
     "mish": lambda m, x: x * m.np.tanh(_softplus(m, x)),
@@ -88,6 +100,8 @@ EXTRA_CASES = [
     ("threshold", {"threshold": 0.5, "value": -1.0}),
     ("heaviside", {"at_zero": 1.0}),
     ("prelu", {"slope": 0.1}),
+    ("selu", {"alpha": 1.5, "scale": 1.2}),
+    ("squareplus", {"b": 0.0}),
 ]
 
 
@@ -98,6 +112,7 @@ def kinks(name: str, hp: dict) -> list[float]:
         "softshrink": [-hp.get("lambd", 0.5), hp.get("lambd", 0.5)],
         "hardshrink": [-hp.get("lambd", 0.5), hp.get("lambd", 0.5)],
         "threshold": [hp.get("threshold", 0.0)],
+        "squareplus": [0.0] if hp.get("b", 4.0) == 0.0 else [],  # b = 0 is relu
     }
     if name in table:
         return table[name]

@@ -59,6 +59,12 @@ def _logistic_parts(z: Array) -> tuple[Array, Array]:
     return jnp.where(z >= 0, r, er), er * r
 
 
+def _where_nonzero(factor: Array, x: Array) -> Array:
+    """x where ``factor`` is not 0, else 0: for a term x * factor whose factor underflowed, so that
+    differentiating it never meets inf * 0 (x may be near the largest float there)."""
+    return jnp.where(factor != 0, x, 0.0)
+
+
 def _horner(coefficients, t: Array) -> Array:
     """sum_k coefficients[k] t^k."""
     acc = jnp.full_like(t, coefficients[-1])
@@ -179,7 +185,7 @@ def log_sigmoid(x: ArrayLike) -> Array:
 
 @log_sigmoid.defderivative
 def _log_sigmoid_derivative(x, y):
-    return lax.logistic(-x)
+    return _logistic_parts(-x)[0]  # explicit e form: its own derivative keeps both tails
 
 
 @elementwise
@@ -213,13 +219,17 @@ def _sparse_sigmoid_derivative(x, y):
 
 @elementwise
 def tanh(x: ArrayLike) -> Array:
-    r"""Hyperbolic tangent: :math:`\tanh x`. Derivative: :math:`1 - \tanh^2 x` from the saved output."""
+    r"""Hyperbolic tangent: :math:`\tanh x`.
+
+    Derivative: :math:`1 - \tanh^2 x = 4e/(1 + e)^2` with :math:`e = e^{-2|x|}` (1 - tanh^2 from the
+    output rounds to 0 beyond |x| ~ 9 in float32, where the true value is still 1e-8).
+    """
     return jnp.tanh(x)
 
 
 @tanh.defderivative
 def _tanh_derivative(x, y):
-    return 1.0 - y * y
+    return 4.0 * _logistic_parts(2.0 * x)[1]
 
 
 @elementwise
@@ -417,15 +427,16 @@ def _expm1_neg(x: Array) -> Array:
 def elu(x: ArrayLike, *, alpha: float = 1.0) -> Array:
     r"""Exponential linear unit (Clevert et al. 2015): :math:`x` for x > 0, :math:`\alpha(e^x - 1)` otherwise.
 
-    Derivative: 1 for x > 0, :math:`\alpha e^x = f(x) + \alpha` for x <= 0 (from the saved output;
-    elu'(0) = alpha as jax.nn and PyTorch). In alpha: :math:`e^x - 1` for x <= 0, else 0.
+    Derivative: 1 for x > 0, :math:`\alpha e^x` for x <= 0 (elu'(0) = alpha as jax.nn and PyTorch;
+    not :math:`f(x) + \alpha`, which cancels to 0 in float32 by x = -17). In alpha: :math:`e^x - 1`
+    for x <= 0, else 0.
     """
     return jnp.where(x > 0, x, alpha * _expm1_neg(x))
 
 
 @elu.defderivative
 def _elu_derivative(x, y, *, alpha):
-    return jnp.where(x > 0, 1.0, y + alpha).astype(x.dtype)
+    return jnp.where(x > 0, 1.0, alpha * jnp.exp(jnp.minimum(x, 0.0)))  # not y + alpha: it cancels in the tail
 
 
 @elu.defpartial("alpha")
@@ -439,8 +450,8 @@ def selu(x: ArrayLike, *, alpha: float = SELU_ALPHA, scale: float = SELU_SCALE) 
 
     alpha_01 = 1.6732632423543772..., lambda_01 = 1.0507009873554804... make (mean 0, variance 1) an
     attracting fixed point of a layer with LeCun-normal weights. Derivative: :math:`\lambda` for
-    x > 0, :math:`\lambda\alpha e^x = f(x) + \lambda\alpha` for x <= 0 (from the saved output;
-    left value at 0 as jax.nn and PyTorch). In alpha: :math:`\lambda(e^x - 1)` for x <= 0, else 0;
+    x > 0, :math:`\lambda\alpha e^x` for x <= 0 (left value at 0 as jax.nn and PyTorch; not
+    :math:`f(x) + \lambda\alpha`, which rounds to a small negative number in the tail). In alpha: :math:`\lambda(e^x - 1)` for x <= 0, else 0;
     in lambda (``scale``): f / lambda.
 
     >>> round(float(selu(jnp.array(1.0))), 6)
@@ -451,7 +462,7 @@ def selu(x: ArrayLike, *, alpha: float = SELU_ALPHA, scale: float = SELU_SCALE) 
 
 @selu.defderivative
 def _selu_derivative(x, y, *, alpha, scale):
-    return jnp.where(x > 0, scale, y + scale * alpha).astype(x.dtype)
+    return jnp.where(x > 0, scale, scale * alpha * jnp.exp(jnp.minimum(x, 0.0)))
 
 
 @selu.defpartial("alpha")
@@ -475,7 +486,7 @@ _CELU_SERIES = (-0.5, -0.3333333333333333, -0.125, -0.03333333333333333, -0.0069
 def celu(x: ArrayLike, *, alpha: float = 1.0) -> Array:
     r"""Continuously differentiable ELU (Barron 2017): :math:`x` for x > 0, :math:`\alpha(e^{x/\alpha} - 1)` otherwise.
 
-    Derivative: 1 for x > 0, :math:`e^{x/\alpha} = f(x)/\alpha + 1` otherwise (continuous at 0). In
+    Derivative: 1 for x > 0, :math:`e^{x/\alpha}` otherwise (continuous at 0). In
     alpha: :math:`e^u - 1 - u e^u` with :math:`u = x/\alpha` for x <= 0 (its Taylor series for
     :math:`|u| < 1/2`, where the two terms cancel), else 0.
     """
@@ -484,7 +495,7 @@ def celu(x: ArrayLike, *, alpha: float = 1.0) -> Array:
 
 @celu.defderivative
 def _celu_derivative(x, y, *, alpha):
-    return jnp.where(x > 0, 1.0, y / alpha + 1.0).astype(x.dtype)
+    return jnp.where(x > 0, 1.0, jnp.exp(jnp.minimum(x, 0.0) / alpha))
 
 
 @celu.defpartial("alpha")
@@ -529,7 +540,7 @@ def _gelu_derivative(x, y, *, approximate):
         u2 = 2.0 * _gelu_u(x)
         du2 = 2.0 * _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * xc * xc)
         s, slope = _logistic_parts(u2)
-        return s + x * slope * du2
+        return s + _where_nonzero(slope, x) * slope * du2
     # exp(-x^2/2): x*x may be inf for huge |x|, exp(-inf) = 0 and x * 0 stays finite.
     return 0.5 * lax.erfc(-x / _SQRT_2) + x * _INV_SQRT_2PI * jnp.exp(-0.5 * x * x)
 
@@ -548,12 +559,14 @@ def silu(x: ArrayLike, *, beta: float = 1.0) -> Array:
 @silu.defvalue_and_derivative
 def _silu_value_and_derivative(x, *, beta):
     s, slope = _logistic_parts(beta * x)
-    return x * s, s + beta * (x * slope)  # beta * x may be inf where the slope is 0
+    return x * s, s + beta * (_where_nonzero(slope, x) * slope)
 
 
 @silu.defpartial("beta")
 def _silu_d_beta(x, y, *, beta):
-    return x * (x * _logistic_parts(beta * x)[1])  # not x*x: it overflows where the slope is 0
+    slope = _logistic_parts(beta * x)[1]
+    xs = _where_nonzero(slope, x)  # |x| < 745/beta there: xs * xs does not overflow
+    return xs * (xs * slope)
 
 
 @elementwise
@@ -619,7 +632,7 @@ def softplus(x: ArrayLike, *, beta: float = 1.0) -> Array:
 
 @softplus.defderivative
 def _softplus_derivative(x, y, *, beta):
-    return _sigmoid(beta * x)
+    return _logistic_parts(beta * x)[0]
 
 
 @softplus.defpartial("beta")
@@ -631,6 +644,8 @@ def _softplus_d_beta(x, y, *, beta):
 def _squareplus_parts(x, b):
     """(h, q) with h = sqrt(x^2 + b) and q = b / (2 h (h + |x|)), safe to differentiate twice.
 
+    (XLA rewrites (a/b)/c as a/(b c), so a denominator is guarded as the product it becomes.)
+
     Beyond sqrt(max)/4, where b is below the ulp of x^2, h = |x| and q = (b/4)/|x|/|x| (no square
     overflows). At h = 0 (b = 0 and x = 0) q takes its limit over b, 1/2, so that f'(0) = 1/2 for
     every b >= 0. No branch that ``where`` discards is inf or NaN.
@@ -639,10 +654,12 @@ def _squareplus_parts(x, b):
     s = jnp.abs(x)
     large = s > big
     s_small = jnp.where(large, 0.0, s)
-    h_small = jnp.sqrt(s_small * s_small + b)
-    ok = h_small > 0
-    h_safe = jnp.where(ok, h_small, 1.0)
-    q_small = jnp.where(ok, (b / (2.0 * h_safe)) / (h_safe + s_small), jnp.where(s > 0, 0.0, 0.5))
+    hsq = s_small * s_small + b
+    pos = hsq > 0  # 0 only if b = 0 and x^2 underflows: then h = |x| itself
+    h_small = jnp.where(pos, jnp.sqrt(jnp.where(pos, hsq, 1.0)), s_small)
+    den = 2.0 * h_small * (h_small + s_small)  # <= max/4; 0 only if b = 0 and x = 0 (or it underflows)
+    ok = den > 0
+    q_small = jnp.where(ok, b / jnp.where(ok, den, 1.0), jnp.where(s > 0, 0.0, 0.5))
     s_large = jnp.where(large, s, 1.0)
     q_large = (0.25 * b / s_large) / s_large
     return jnp.where(large, s, h_small), jnp.where(large, q_large, q_small)
@@ -652,14 +669,14 @@ def _squareplus_parts(x, b):
 def squareplus(x: ArrayLike, *, b: float = 4.0) -> Array:
     r"""Squareplus (Barron 2021, arXiv 2112.11687): :math:`(x + \sqrt{x^2 + b})/2`, :math:`h = \sqrt{x^2 + b}`.
 
-    For x < 0 written as :math:`b / (2(h + |x|))` (no cancellation), and h taken as |x| where x^2
-    would overflow. Derivative: :math:`\tfrac12(1 + x/h)`, written as :math:`1 - q` for x >= 0 and
+    Written as :math:`\max(x, 0) + b / (2(h + |x|))` (no cancellation, no overflow: (x + h)/2 would
+    overflow at the largest x), and h taken as |x| where x^2 would overflow. Derivative: :math:`\tfrac12(1 + x/h)`, written as :math:`1 - q` for x >= 0 and
     :math:`q` for x < 0 with :math:`q = b / (2h(h + |x|))` (no cancellation, so the second derivative
     stays positive); f'(0) = 1/2 also when b = 0. In b: :math:`1/(4h)`.
     """
     h, _ = _squareplus_parts(x, b)
-    neg = jnp.where(x >= 0, 1.0, 2.0 * (h + jnp.abs(x)))  # never 0 where it is used
-    return jnp.where(x >= 0, 0.5 * x + 0.5 * h, b / neg)
+    den = 2.0 * (h + jnp.abs(x))  # inf beyond max/4: b/inf = 0 is then right
+    return jnp.maximum(x, 0.0) + jnp.where(den > 0, b / jnp.where(den > 0, den, 1.0), 0.0)
 
 
 @squareplus.defderivative
@@ -698,7 +715,8 @@ def lisht(x: ArrayLike) -> Array:
 @lisht.defderivative
 def _lisht_derivative(x, y):
     t = jnp.tanh(x)
-    return t + x * (1.0 - t * t)
+    u = 1.0 - t * t
+    return t + _where_nonzero(u, x) * u
 
 
 @elementwise(checks=[_positive("frequency")])
@@ -722,7 +740,7 @@ def _snake_derivative(x, y, *, frequency):
 def _snake_d_frequency(x, y, *, frequency):
     ax = frequency * x
     s = jnp.sin(ax)
-    return (2.0 * (x * s) * jnp.cos(ax) - s * s / frequency) / frequency
+    return (x * (2.0 * s * jnp.cos(ax)) - s * s / frequency) / frequency  # x sin(2ax) never overflows
 
 
 # ----------------------------------------------------------------------------- shrinkage
