@@ -1,8 +1,9 @@
 """The self-normalization depth study: does SELU + LeCun-normal keep every layer at mean 0, variance 1?
 
-    python -m experiments.selfnorm_depth               # default grid, ~2-3 minutes on 2 CPU cores
+    python -m experiments.selfnorm_depth               # default grid, about a minute on 2 CPU cores
     python -m experiments.selfnorm_depth --quick       # seconds, a small version of everything
-    python -m experiments.selfnorm_depth --full        # depth 1000, width 1024: for a GPU/TPU
+    python -m experiments.selfnorm_depth --full        # depth 1000, width 1024: for one GPU with 16 GB
+    python -m experiments.selfnorm_depth --activations "selu,leaky_relu(negative_slope=[0.01,0.2])"
 
 Writes ``results.json`` (schema below), figures (PNG) and ``report.md`` to ``--out``
 (default ``results/selfnorm_depth``), and prints a summary table.
@@ -11,6 +12,13 @@ What it should show: SELU with LeCun-normal weights and standardized inputs stay
 |mean| < 0.1 and 0.8 < variance < 1.25 at every layer, following the mean-field prediction;
 unnormalized inputs are pulled back to (0, 1) within ~30 layers; He init, skip connections and
 most other activations drift away (ReLU + LeCun halves the second moment each layer).
+
+How it runs: the activation (with its hyperparameters, scale and shift), the initializer and dropout
+are runtime data of the probe (``jaxacts.probe.ProbeParams``), so every configuration of one network
+shape (width, depth, architecture, input shape) runs on one compiled program: the default grid of 68
+configurations compiles 7 programs. Memory grows like sqrt(depth) (``jaxacts.probe``): ``--full``
+plans at most ~GIB_FULL GiB per program (``python -m benchmarks.probe_memory --full``), so it
+completes on one GPU with 16 GB.
 
 results.json schema:
   criterion: the rule behind each verdict (text)
@@ -22,11 +30,14 @@ results.json schema:
         dtype, backend, device_count, scale, shift}, layers{<statistic>: {mean: [...], std: [...]}} (over seeds),
         theory{mean, var, second_moment} or null, summary{final_mean, final_var, max_deviation,
         theory_max_rel_error, self_normalizing}}
+  programs: number of distinct compiled probe programs the run needed
+  seconds: wall time of the runs
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -39,8 +50,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxacts import initializers, theory
-from jaxacts._src import cli
-from jaxacts.probe import ProbeConfig, seeded_layer_stats
+from jaxacts._src import cli, registry
+from jaxacts.probe import ProbeConfig, ProbeShape, probe_params, probe_shape, seeded_network_stats, split_activation
 
 CRITERION = ("self-normalizing: in every layer of the second half of the network, the pooled activation "
              "mean (averaged over seeds) has |mean| < 0.1 and the pooled variance lies in (0.8, 1.25); "
@@ -71,7 +82,8 @@ HELP = {
     "batch": "inputs per network",
     "seeds": "random networks per configuration (vmapped; sharded over devices when divisible)",
     "seed": "base PRNG seed",
-    "activations": "registry names for the activation x init heatmap",
+    "activations": "activations for the activation x init heatmap, with hyperparameters if wanted: "
+                   "'selu,leaky_relu(negative_slope=0.2)'; a list value is a sweep: 'elu(alpha=[0.5,1.0])'",
     "inits": "initializer names for the heatmap (uniform:A is U(-A, A))",
     "heatmap_depth": "depth of the heatmap networks",
     "widths": "widths of the finite-width drift runs (SELU, LeCun)",
@@ -98,17 +110,20 @@ class Run:
 # ----------------------------------------------------------------------------- inputs
 
 
-def make_inputs(spec: str, key, batch: int, features: int, image_size: int | None = None) -> np.ndarray:
-    """Input batch for a spec: Gaussian with a given mean and variance, or scikit-learn digits."""
+def make_inputs(spec: str, rng: np.random.Generator, batch: int, features: int,
+                image_size: int | None = None) -> np.ndarray:
+    """Input batch for a spec: Gaussian with a given mean and variance, or scikit-learn digits.
+
+    Drawn with NumPy: a jax.random draw would compile once per input shape, for no benefit here.
+    """
     if spec.startswith("gaussian"):
         _, mean, var = spec.split(":")
         shape = (batch, image_size, image_size, features) if image_size else (batch, features)
-        return np.asarray(float(mean) + math.sqrt(float(var)) * jax.random.normal(key, shape, jnp.float32))
+        return (float(mean) + math.sqrt(float(var)) * rng.standard_normal(shape)).astype(np.float32)
     from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
 
     full = load_digits().data.astype(np.float32)  # values 0..16
-    idx = np.asarray(jax.random.choice(key, full.shape[0], (min(batch, full.shape[0]),), replace=False))
-    x = full[idx]
+    x = full[rng.choice(full.shape[0], min(batch, full.shape[0]), replace=False)]
     if spec == "pixels":
         return x * (255.0 / 16.0)
     if spec == "digits":
@@ -117,6 +132,12 @@ def make_inputs(spec: str, key, batch: int, features: int, image_size: int | Non
 
 
 # ----------------------------------------------------------------------------- the grid
+
+
+@functools.cache
+def _variant(name: str) -> theory.SelfNormalizingVariant:
+    """theory.self_normalizing_variant, solved once per activation (the grid and the theory section both ask)."""
+    return theory.self_normalizing_variant(name)
 
 
 def build_runs(c: StudyConfig) -> list[Run]:
@@ -140,7 +161,7 @@ def build_runs(c: StudyConfig) -> list[Run]:
         Run("tanh, LeCun", "curves", P(activation="tanh"), g),
     ]
     for name in c.variants:
-        v = theory.self_normalizing_variant(name)
+        v = _variant(name)
         runs.append(Run(f"{name} scaled to (0,1) [{v.scale:.3f} f + {v.shift:+.3f}]", "curves",
                         P(activation=name, scale=v.scale, shift=v.shift), g))
     for act in c.activations:
@@ -149,6 +170,35 @@ def build_runs(c: StudyConfig) -> list[Run]:
     for w in c.widths:
         runs.append(Run(f"SELU, width {w}", "width", P(width=w), g))
     return runs
+
+
+# ----------------------------------------------------------------------------- programs
+
+
+def input_shape(c: StudyConfig, run: Run) -> tuple[int, ...]:
+    """The shape of ``make_inputs`` for ``run``."""
+    p = run.probe
+    if p.architecture == "conv":
+        # Each image holds image_size^2 positions, so the CNN needs fewer examples for the same statistics.
+        return (max(4, c.batch // c.image_size), c.image_size, c.image_size, p.width)
+    if run.input in ("digits", "pixels"):
+        return (min(c.batch, _DIGITS_COUNT), _DIGITS_FEATURES)
+    return (c.batch, p.width)
+
+
+_DIGITS_COUNT, _DIGITS_FEATURES = 1797, 64  # scikit-learn's digits: 1797 images of 8 x 8 pixels
+
+
+def plan(c: StudyConfig) -> list[tuple[Run, ProbeShape, tuple[int, ...]]]:
+    """Every run with its program's static shape and its input shape. Runs of equal width, depth,
+    architecture and input shape share one program, whose activations are those the runs use."""
+    runs = build_runs(c)
+    group = lambda run: (run.probe.width, run.probe.depth, run.probe.architecture, input_shape(c, run))
+    branches: dict[tuple, dict[str, None]] = {}
+    for run in runs:
+        branches.setdefault(group(run), {})[split_activation(run.probe.activation)[0]] = None
+    return [(run, probe_shape(run.probe, input_shape(c, run), c.seeds, activations=tuple(branches[group(run)])),
+             input_shape(c, run)) for run in runs]
 
 
 # ----------------------------------------------------------------------------- running
@@ -168,21 +218,49 @@ def _theory_for(run: Run, inputs: np.ndarray) -> dict | None:
     if p.dropout != "none":
         return None  # the pooled map does not model dropout noise
     sigma_w2 = initializers.weight_variance_gain(p.init, p.width, p.width)
-    f = p.activation if (p.scale, p.shift) == (1.0, 0.0) else _Scaled(p.activation, p.scale, p.shift)
+    f = _Scaled(p.activation, p.scale, p.shift)
     q_in = float(np.mean(inputs.astype(np.float64) ** 2))
-    pred = theory.predict_layers(f, q_in, p.depth, sigma_w2=sigma_w2, skip=p.architecture == "skip")
-    return {k: v.tolist() for k, v in pred.items()}
+    return predict_layers(p.activation, p.scale, p.shift, q_in, p.depth, sigma_w2, p.architecture == "skip")
+
+
+@functools.cache
+def _theory_layer(spec: str, scale: float, shift: float, skip: bool):
+    """One layer of ``theory.predict_layers``, jitted: (q, sigma_w2) -> (next q, [mean, var, second moment])."""
+    f = _Scaled(spec, scale, shift)
+
+    def layer(q, sigma_w2):
+        mean, var, second = theory.pooled_layer(f, q, sigma_w2)
+        if skip:  # the residual branch's second moment adds; mean and variance are not tracked
+            return q + second, jnp.stack([jnp.nan * q, jnp.nan * q, q + second])
+        return second, jnp.stack([mean, var, second])
+
+    return jax.jit(layer)
+
+
+def predict_layers(spec: str, scale: float, shift: float, q_in: float, depth: int, sigma_w2: float,
+                   skip: bool) -> dict[str, list[float]]:
+    """``theory.predict_layers`` for ``scale * spec + shift``, as lists, with its layer compiled once per
+    activation (``theory.predict_layers`` compiles a new scan on every call, ~0.5 s each)."""
+    layer = _theory_layer(spec, scale, shift, skip)
+    with jax.enable_x64(True):
+        q, sigma_w2, rows = jnp.float64(q_in), jnp.float64(sigma_w2), []
+        for _ in range(depth):
+            q, row = layer(q, sigma_w2)
+            rows.append(row)
+        rows = np.asarray(jnp.stack(rows))
+    return {k: rows[:, j].tolist() for j, k in enumerate(("mean", "var", "second_moment"))}
 
 
 class _Scaled:
-    """scale * activation + shift, as a callable the theory can integrate (kinks kept)."""
+    """scale * activation + shift for an activation spec, as a callable the theory can integrate (kinks kept)."""
 
-    def __init__(self, name, scale, shift):
-        from jaxacts import get, info
-        self.fn, self.kinks, self.scale, self.shift = get(name), info(name).kinks, scale, shift
+    def __init__(self, spec, scale, shift):
+        self.fn, self.kinks = registry.get_spec(spec), registry.info(registry.parse_spec(spec)[0]).kinks
+        self.scale, self.shift = scale, shift
 
     def __call__(self, x):
-        return self.scale * self.fn(x) + self.shift
+        y = self.fn(x)
+        return y if (self.scale, self.shift) == (1.0, 0.0) else self.scale * y + self.shift
 
 
 def _summary(layers: dict, theory_layers: dict | None) -> dict:
@@ -208,16 +286,19 @@ def _summary(layers: dict, theory_layers: dict | None) -> dict:
 
 def run_study(c: StudyConfig, progress: bool = True) -> dict:
     """Runs every configuration; returns the results dictionary (also what results.json holds)."""
-    runs = build_runs(c)
+    # One jitted function: each distinct ProbeShape (and input shape) compiles once, and every later
+    # run of that shape reuses the program with its own ProbeParams.
+    # (A fresh function, so that its cache counts this study's programs only.)
+    probe = jax.jit(lambda *args: seeded_network_stats(*args), static_argnums=1)
     results = []
-    for i, run in enumerate(tqdm(runs, desc="depth study", disable=not progress)):
+    for i, (run, shape, in_shape) in enumerate(tqdm(plan(c), desc="depth study", disable=not progress)):
         p = run.probe
-        key_in = jax.random.fold_in(jax.random.key(c.seed + 1), i)
+        rng = np.random.default_rng([c.seed + 1, i])
         conv = p.architecture == "conv"
-        # Each image holds image_size^2 positions, so the CNN needs fewer examples for the same statistics.
-        batch = max(4, c.batch // c.image_size) if conv else c.batch
-        inputs = make_inputs(run.input, key_in, batch, p.width, c.image_size if conv else None)
-        stats = jax.jit(seeded_layer_stats, static_argnums=1)(_seed_keys(c, i), p, jnp.asarray(inputs))
+        inputs = make_inputs(run.input, rng, in_shape[0], p.width, c.image_size if conv else None)
+        assert inputs.shape == in_shape, (inputs.shape, in_shape)
+        params = probe_params(p, shape, inputs.shape[-1], inputs.dtype)
+        stats = probe(_seed_keys(c, i), shape, params, jnp.asarray(inputs))
         stats = {k: np.asarray(v, np.float64) for k, v in stats.items()}
         with np.errstate(all="ignore"):  # exploding runs (skip connections) may reach inf
             layers = {k: {"mean": v.mean(0).tolist(), "std": v.std(0).tolist()} for k, v in stats.items()}
@@ -234,7 +315,8 @@ def run_study(c: StudyConfig, progress: bool = True) -> dict:
     return {"criterion": CRITERION,
             "environment": {"backend": jax.default_backend(), "device_count": jax.device_count(),
                             "jax_version": jax.__version__},
-            "config": dataclasses.asdict(c), "theory": theory_section(c), "runs": results}
+            "config": dataclasses.asdict(c), "theory": theory_section(c), "runs": results,
+            "programs": probe._cache_size()}
 
 
 def theory_section(c: StudyConfig) -> dict:
@@ -243,7 +325,7 @@ def theory_section(c: StudyConfig) -> dict:
     jac = np.asarray(theory.map_jacobian("selu_closed_form", 0.0, 1.0))
     variants = {}
     for name in dict.fromkeys(("elu",) + tuple(c.variants)):
-        v = theory.self_normalizing_variant(name)
+        v = _variant(name)
         variants[name] = {"scale": v.scale, "shift": v.shift, "jacobian": v.jacobian,
                           "spectral_norm": v.spectral_norm, "attracting": v.attracting}
     return {
@@ -298,6 +380,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     # A preset changes only what the user did not set explicitly.
     chosen = {k: v for k, v in preset.items() if getattr(args, k) == getattr(defaults, k)}
     try:
+        # The comma-list flags split inside brackets too: rejoin and split at top-level commas, and
+        # expand swept hyperparameters ('elu(alpha=[0.5,1.0])') into one activation per value.
+        if "activations" not in chosen:
+            specs = registry.split_top_level(",".join(args.activations))
+            chosen["activations"] = tuple(s for spec in specs for s in registry.expand_spec(spec))
         c = cli.config_from_args(StudyConfig, args, **chosen)
         build_runs(dataclasses.replace(c, variants=()))  # validates names before any work
     except (ValueError, TypeError) as e:
@@ -311,7 +398,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     results["seconds"] = time.time() - t0
     figures = write_outputs(results, c.out)
     print(summary_table(results))
-    print(f"\n{len(results['runs'])} configurations in {results['seconds']:.0f} s; wrote {c.out}/results.json, "
+    print(f"\n{len(results['runs'])} configurations ({results['programs']} compiled programs) in "
+          f"{results['seconds']:.0f} s; wrote {c.out}/results.json, "
           f"{c.out}/report.md and {len(figures)} figures")
     return results
 

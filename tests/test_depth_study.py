@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import time
 
@@ -11,15 +13,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxacts import theory
+from jaxacts import initializers, theory
+from jaxacts._src import layers, registry
 from jaxacts.initializers import initializer, weight_variance_gain
-from jaxacts.probe import ProbeConfig, seeded_layer_stats
+from jaxacts.probe import (ProbeConfig, ProbeShape, network_stats, probe_params, probe_shape, seeded_layer_stats,
+                           seeded_network_stats, split_activation)
+
+
+# One jitted probe for the tests below: configurations of one width, depth and architecture share a program.
+_probe = jax.jit(lambda *args: seeded_network_stats(*args), static_argnums=1)
 
 
 def probe(config: ProbeConfig, seeds=3, batch=128, input_mean=0.0, input_var=1.0, seed=0):
-    x = input_mean + jnp.sqrt(input_var) * jax.random.normal(jax.random.key(seed + 100), (batch, config.width))
+    # float32 as in the study (and half the random bits of float64 weights).
+    x = input_mean + math.sqrt(input_var) * jax.random.normal(jax.random.key(seed + 100), (batch, config.width),
+                                                            jnp.float32)
     keys = jax.random.split(jax.random.key(seed), seeds)
-    stats = jax.jit(seeded_layer_stats, static_argnums=1)(keys, config, x)
+    shape = probe_shape(config, x.shape, seeds, x.dtype, activations=("selu", "relu"))
+    stats = _probe(keys, shape, probe_params(config, shape, x.shape[-1], x.dtype), x)
     return {k: np.asarray(v, np.float64) for k, v in stats.items()}
 
 
@@ -123,7 +134,8 @@ def test_study_quick_end_to_end(tmp_path):
 
     out = str(tmp_path / "study")
     results = selfnorm_depth.main(["--quick", "--out", out, "--variants", "tanh", "--widths", "32",
-                                   "--activations", "selu,relu", "--inits", "lecun_normal,he_normal"])
+                                   "--activations", "selu,leaky_relu(negative_slope=[0.01, 0.2])",
+                                   "--inits", "lecun_normal,he_normal"])
     for name in ("results.json", "report.md", "depth_curves.png", "heatmap_final_variance.png",
                  "selu_map_field.png", "grad_norm.png", "width_drift.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
@@ -139,6 +151,12 @@ def test_study_quick_end_to_end(tmp_path):
             "device_count"} <= set(run["settings"])
     relu = next(r for r in saved["runs"] if r["label"] == "ReLU, LeCun")
     assert not relu["summary"]["self_normalizing"]
+    leaky = [r for r in saved["runs"] if r["group"] == "heatmap" and r["settings"]["activation"].startswith("leaky")]
+    assert {r["settings"]["activation"] for r in leaky} == {"leaky_relu(negative_slope=0.01)",
+                                                            "leaky_relu(negative_slope=0.2)"}
+    # One compiled program per network shape, not per configuration.
+    plan = selfnorm_depth.plan(selfnorm_depth.StudyConfig(**results["config"]))
+    assert saved["programs"] == len({(shape, in_shape) for _, shape, in_shape in plan}) < len(plan) / 3
     # nothing already written is lost: a second run into the same folder refuses
     with pytest.raises(SystemExit, match="exists"):
         selfnorm_depth.main(["--quick", "--out", out])
@@ -150,3 +168,123 @@ def test_study_rejects_bad_names(tmp_path):
     with pytest.raises(SystemExit, match="Unknown activation 'sleu'"):
         selfnorm_depth.main(["--quick", "--out", str(tmp_path / "x"), "--activations", "selu,sleu"])
     assert not os.path.exists(tmp_path / "x")
+
+
+@pytest.mark.parametrize("shape", [(64, 256), (3, 3, 64, 8)])
+def test_initializer_is_a_unit_sample_times_a_std(shape):
+    # What lets the probe take the initializer as runtime data: distribution x per-layer std.
+    names = initializers.INITIALIZERS[:-1] + ["uniform:0.058"]
+
+    @jax.jit
+    def draws(key):
+        return {name: (initializer(name)(key, shape, jnp.float64),
+                       initializers.unit_sample(initializers.distribution(name), key, shape, jnp.float64))
+                for name in names}
+
+    for name, (expected, unit) in draws(jax.random.key(3)).items():
+        np.testing.assert_allclose(unit * initializers.weight_std(name, shape), expected, rtol=1e-12, atol=1e-15)
+        assert float(jnp.var(unit)) == pytest.approx(1.0, rel=0.05), name
+
+
+# ----------------------------------------------------------------------------- the probe against a plain reference
+
+
+def reference_layer_stats(key, config: ProbeConfig, inputs):
+    """The probe written plainly: a Python loop over layers, jax.nn's initializers, and the gradient reaching
+    each layer read through an additive zero probe of the layer's shape (what the probe replaces)."""
+    act = registry.get_spec(config.activation)
+    init = initializer(config.init)
+    k_first, k_layers, k_readout = jax.random.split(key, 3)
+    layer_keys = [k_first] + list(jax.random.split(k_layers, config.depth - 1))
+
+    def network(probes):
+        h, stats = inputs, []
+        for layer_key, probe in zip(layer_keys, probes):
+            w_key, d_key = jax.random.split(layer_key)
+            if config.architecture == "conv":
+                w = init(w_key, (3, 3, h.shape[-1], config.width), h.dtype)
+                hp = jnp.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="wrap")
+                z = jax.lax.conv_general_dilated(hp, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            else:
+                z = h @ init(w_key, (h.shape[-1], config.width), h.dtype)
+            out = config.scale * act(z) + config.shift
+            out = layers.dropout(out, kind=config.dropout, rate=config.dropout_rate, train=True, key=d_key) + probe
+            h = h + out if config.architecture == "skip" and h.shape == out.shape else out
+            units = h.reshape(-1, h.shape[-1])
+            stats.append({"pre_mean": jnp.mean(z), "pre_var": jnp.var(z), "mean": jnp.mean(h), "var": jnp.var(h),
+                          "second_moment": jnp.mean(h * h), "unit_std": jnp.mean(jnp.std(units, axis=0)),
+                          "dead_fraction": jnp.mean(jnp.all(units <= 0, axis=0))})
+        loss = jnp.sum(h @ jax.random.normal(k_readout, h.shape[-1:], h.dtype))
+        return loss, jax.tree.map(lambda *a: jnp.stack(a), *stats)
+
+    probes = [jnp.zeros(inputs.shape[:-1] + (config.width,), inputs.dtype)] * config.depth
+    grads, stats = jax.grad(network, has_aux=True)(probes)
+    stats["grad_norm"] = jnp.stack([jnp.sqrt(jnp.sum(g * g) / inputs.shape[0]) for g in grads])
+    return stats
+
+
+REFERENCE_CASES = {
+    "plain": [ProbeConfig("selu", width=12, depth=9),
+              ProbeConfig("selu", "he_uniform", width=12, depth=9, dropout="alpha", dropout_rate=0.2),
+              ProbeConfig("tanh", "orthogonal", width=12, depth=9, dropout="standard", dropout_rate=0.3, scale=1.5,
+                          shift=-0.1),
+              ProbeConfig("leaky_relu(negative_slope=0.2)", "uniform:0.3", width=12, depth=9)],
+    "skip": [ProbeConfig("selu", width=12, depth=9, architecture="skip"),
+             ProbeConfig("elu(alpha=0.5)", "glorot_normal", width=12, depth=9, architecture="skip")],
+    "conv": [ProbeConfig("selu", "lecun_uniform", width=6, depth=5, architecture="conv", dropout="alpha",
+                         dropout_rate=0.1)],
+}
+
+
+@pytest.mark.parametrize("architecture", list(REFERENCE_CASES))
+def test_probe_statistics_equal_a_plain_reference(architecture):
+    configs = REFERENCE_CASES[architecture]
+    activations = tuple(dict.fromkeys(split_activation(c.activation)[0] for c in configs))
+    shape = (5, 4, 4, 3) if architecture == "conv" else (5, 7)
+    x = 0.5 + jax.random.normal(jax.random.key(2), shape)
+    # block=3 over 8 hidden layers: the last block is partly padding, which must be skipped. The
+    # rematerialized path wraps the same layer for every architecture: plain is enough for it.
+    for remat, block in ((False, 0), (True, 3))[:2 if architecture == "plain" else 1]:
+        # A fresh function: jit's compilation cache is shared by every jax.jit of the same function.
+        compiled = jax.jit(lambda *args: network_stats(*args), static_argnums=1)
+        for i, config in enumerate(configs):
+            key = jax.random.key(i)
+            probe_shape_ = dataclasses.replace(probe_shape(config, activations=activations), remat=remat, block=block)
+            got = compiled(key, probe_shape_, probe_params(config, probe_shape_, shape[-1], x.dtype), x)
+            want = reference_layer_stats(key, config, x)
+            assert set(got) == set(want)
+            for name in want:
+                np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12,
+                                           err_msg=f"{config} remat={remat}: {name}")
+        assert compiled._cache_size() == 1  # one program for every activation, init and dropout
+
+
+def test_probe_compiles_once_per_shape():
+    shape = ProbeShape(24, 6, "plain", ("selu", "relu", "leaky_relu", "tanh"))
+    configs = [ProbeConfig("selu", width=24, depth=6), ProbeConfig("relu", "he_uniform", width=24, depth=6),
+               ProbeConfig("selu", width=24, depth=6, dropout="alpha", dropout_rate=0.1),
+               ProbeConfig("leaky_relu(negative_slope=0.3)", "orthogonal", width=24, depth=6),
+               ProbeConfig("tanh", "uniform:0.1", width=24, depth=6, dropout="standard", dropout_rate=0.2,
+                           scale=1.6, shift=0.1)]
+    compiled = jax.jit(lambda *args: seeded_network_stats(*args), static_argnums=1)  # a fresh cache
+    x = jax.random.normal(jax.random.key(0), (8, 24))
+    keys = jax.random.split(jax.random.key(1), 2)
+    finals = {float(compiled(keys, shape, probe_params(c, shape, 24, x.dtype), x)["var"][0, -1]) for c in configs}
+    assert compiled._cache_size() == 1
+    assert len(finals) == len(configs)  # and the configurations did differ
+
+
+def _planned_bytes(shape: ProbeShape, batch: int, seeds: int = 1) -> int:
+    config = ProbeConfig(width=shape.width, depth=shape.depth)
+    x = jax.ShapeDtypeStruct((batch, shape.width), jnp.float32)
+    keys = jax.eval_shape(lambda: jax.random.split(jax.random.key(0), seeds))
+    compiled = jax.jit(seeded_network_stats, static_argnums=1).lower(
+        keys, shape, probe_params(config, shape, shape.width, jnp.float32), x).compile()
+    m = compiled.memory_analysis()
+    return m.temp_size_in_bytes + m.argument_size_in_bytes + m.output_size_in_bytes
+
+
+def test_rematerialized_probe_memory_grows_like_sqrt_depth():
+    shallow, deep = (_planned_bytes(ProbeShape(64, depth, remat=True), batch=32) for depth in (100, 1600))
+    # 16x the depth: linear growth would plan 16x the memory, sqrt growth 4x.
+    assert deep < 6 * shallow, (shallow, deep)

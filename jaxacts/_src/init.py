@@ -4,11 +4,17 @@ Names: lecun_normal, he_normal, glorot_normal, lecun_uniform, he_uniform, glorot
 and ``uniform:A`` for U(-A, A) (the hand-written 784-1000-10 network of the reference material uses
 A = 0.058 and 0.077). The normal ones are jax.nn.initializers' truncated normals, rescaled so the
 variance is exactly the target (REFERENCES.md).
+
+Every initializer is one of three distributions with unit entry variance, times a std that depends on
+the name and the kernel shape: ``initializer(name)(key, shape)`` equals
+``unit_sample(distribution(name), key, shape) * weight_std(name, shape)`` up to rounding. The depth
+probe uses that split to make the initializer runtime data of one compiled program.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +30,8 @@ _SCALED = {
     "glorot_uniform": (1.0, "fan_avg", "uniform"),
 }
 INITIALIZERS = list(_SCALED) + ["orthogonal", "uniform:A"]
+DISTRIBUTIONS = ("truncated_normal", "uniform", "orthogonal")
+_TRUNCATED_STD = 0.87962566103423978  # std of a standard normal truncated to (-2, 2)
 
 
 def _parse_uniform(name: str) -> float | None:
@@ -71,3 +79,42 @@ def weight_variance_gain(name: str, fan_in: int, fan_out: int) -> float:
         return fan_in / max(fan_in, fan_out)  # rows (or columns) of unit norm
     a = _parse_uniform(name)
     return fan_in * a * a / 3.0
+
+
+def distribution(name: str) -> str:
+    """Which of :data:`DISTRIBUTIONS` the initializer ``name`` draws from."""
+    _check(name)
+    if name in _SCALED:
+        return _SCALED[name][2]
+    return "orthogonal" if name == "orthogonal" else "uniform"
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    # jax.nn.initializers' convention: (..., fan_in, fan_out), leading axes are the receptive field.
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def weight_std(name: str, shape: tuple[int, ...]) -> float:
+    """The std of one entry of ``initializer(name)(key, shape)``."""
+    _check(name)
+    if name in _SCALED:
+        scale, mode, _ = _SCALED[name]
+        fan_in, fan_out = _fans(shape)
+        return math.sqrt(scale / {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[mode])
+    if name == "orthogonal":
+        # Orthonormal rows or columns of the (prod(shape[:-1]), shape[-1]) matrix: entry variance 1 / max.
+        return 1.0 / math.sqrt(max(math.prod(shape[:-1]), shape[-1]))
+    return _parse_uniform(name) / math.sqrt(3.0)
+
+
+def unit_sample(distribution: str, key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    """A draw of one of :data:`DISTRIBUTIONS` with mean 0 and unit entry variance (jax.nn's sampling)."""
+    if distribution == "truncated_normal":
+        return jax.random.truncated_normal(key, -2, 2, shape, dtype) / jnp.asarray(_TRUNCATED_STD, dtype)
+    if distribution == "uniform":
+        return jax.random.uniform(key, shape, dtype, -1) * jnp.asarray(math.sqrt(3.0), dtype)
+    if distribution == "orthogonal":
+        side = max(math.prod(shape[:-1]), shape[-1])
+        return jinit.orthogonal()(key, shape, dtype) * jnp.asarray(math.sqrt(side), dtype)
+    raise ValueError(f"distribution {distribution!r} is not one of {DISTRIBUTIONS}")

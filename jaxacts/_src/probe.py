@@ -3,24 +3,101 @@
 ``layer_stats(key, config, inputs)`` builds a random fully-connected (or convolutional) network of
 the configured depth and records, for every layer, the pooled mean and variance of pre-activations
 and activations, the per-unit std across the batch (averaged over units), the fraction of dead units,
-and the norm of the gradient reaching the layer. Layers are applied with ``jax.lax.scan`` over
-per-layer PRNG keys and each layer's weights are drawn inside the scan step, so compile time and
-memory do not grow with depth. ``jax.vmap`` runs several seeds at once.
+and the norm of the gradient reaching the layer.
+
+How it is computed, so that one compiled program serves many networks and memory stays small:
+
+* What changes shapes or code is static, a :class:`ProbeShape`: width, depth, architecture and the
+  tuple of activations the program can apply. Everything else is runtime data, a
+  :class:`ProbeParams`: which activation (an index, dispatched with ``lax.switch``) and its numeric
+  hyperparameters, scale and shift, the weight distribution (an index) and the weight std of the
+  first and later layers, the dropout constants (rate 0 is the identity). Networks of equal shape
+  therefore run on one compiled program (:func:`seeded_network_stats` under ``jax.jit`` with the
+  shape static).
+* Layers run in ``lax.scan`` over per-layer PRNG keys and each layer draws its weights inside the
+  step, so compile time does not grow with depth.
+* The gradient reaching layer l is read by a "tap": an identity on h_l whose backward pass writes
+  ||dL/dh_l||^2 into the cotangent of a per-layer scalar, so ``jax.grad`` w.r.t. a (depth,) vector
+  gives every layer's squared gradient norm without a (depth, batch, width) buffer.
+* The scan is nested: an outer scan over blocks of about sqrt(depth) layers, each block
+  rematerialized (``jax.checkpoint``) in the backward pass, and inside a block every layer
+  checkpointed too, saving only its pre-activation: the backward pass keeps the block-boundary
+  carries plus one block's carries and pre-activations, and regenerates each layer's weights from
+  its key. Memory grows like sqrt(depth) (about 2 sqrt(depth) + sqrt(depth) hidden states per seed)
+  for the price of running each layer's forward pass twice and its weight draw three times.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
+from jax.ad_checkpoint import checkpoint_name
 
 from jaxacts._src import init as initializers
-from jaxacts._src import layers, registry
+from jaxacts._src import registry
 
 ARCHITECTURES = ("plain", "skip", "conv")
 DROPOUTS = ("none", "alpha", "standard")
+
+
+# ----------------------------------------------------------------------------- activations as data
+
+
+def _numeric_hyperparameters(name: str) -> list[str]:
+    """The hyperparameters of ``name`` that are numbers (traced); the others (flags, keys) stay static."""
+    return [k for k, v in registry.info(name).hyperparameters.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def split_activation(spec: str) -> tuple[str, tuple[float, ...]]:
+    """'leaky_relu(negative_slope=0.2)' -> ('leaky_relu', (0.2,)): the branch (the canonical name with its
+    non-numeric hyperparameters, part of the compiled code) and its numeric hyperparameters in signature
+    order, defaults filled in (runtime data). Raises ValueError for unknown names or invalid values."""
+    registry.get_spec(spec)  # validates the name and the values
+    name, given = registry.parse_spec(spec)
+    entry = registry.info(name)
+    if not entry.elementwise:
+        raise ValueError(f"activation {spec!r}: the probe needs an elementwise activation (width stays fixed)")
+    numeric = _numeric_hyperparameters(entry.name)
+    branch = registry.format_spec(entry.name, {k: v for k, v in given.items() if k not in numeric})
+    values = tuple(float(given.get(k, entry.hyperparameters[k])) for k in numeric)
+    return branch, values
+
+
+@functools.cache
+def _branch_function(branch: str):
+    """``f(z, hyperparameters)`` for a branch, with the registry's hand-written derivative as its JVP.
+
+    The registry's activations take hyperparameters as non-differentiable (static-position) arguments
+    of a ``custom_jvp``; traced there, they leak out of ``scan`` and ``checkpoint`` under ``grad``
+    (UnexpectedTracerError). Here they are ordinary arguments and the registry functions are only
+    evaluated, never differentiated.
+    """
+    name, static = registry.parse_spec(branch)
+    numeric = _numeric_hyperparameters(name)
+    value, derivative = registry.get(name, **static), registry.derivative(name, **static)
+    named = lambda hyperparameters: {k: hyperparameters[i] for i, k in enumerate(numeric)}
+
+    @jax.custom_jvp
+    def f(z, hyperparameters):
+        return value(z, **named(hyperparameters))
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (z, hyperparameters), (dz, _) = primals, tangents
+        return f(z, hyperparameters), derivative(z, **named(hyperparameters)) * dz
+
+    return f
+
+
+# ----------------------------------------------------------------------------- configuration
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +105,7 @@ class ProbeConfig:
     """One network to probe.
 
     Attributes:
-      activation: registry name.
+      activation: registry name, optionally with hyperparameters: ``"leaky_relu(negative_slope=0.2)"``.
       init: initializer name (see ``jaxacts.initializers``).
       width: units per layer (channels for ``conv``).
       depth: number of layers.
@@ -49,7 +126,7 @@ class ProbeConfig:
     shift: float = 0.0
 
     def __post_init__(self):
-        registry.info(self.activation)  # raises a clear error for unknown names
+        split_activation(self.activation)  # raises a clear error for unknown names or values
         initializers.initializer(self.init)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture {self.architecture!r} is not one of {ARCHITECTURES}")
@@ -59,6 +136,134 @@ class ProbeConfig:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
         if self.width < 1 or self.depth < 1:
             raise ValueError(f"width and depth must be >= 1, got width={self.width}, depth={self.depth}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeShape:
+    """What the compiled program depends on (static under ``jax.jit``).
+
+    Attributes:
+      width, depth, architecture: as in :class:`ProbeConfig`.
+      activations: branches the program can apply (canonical names with their non-numeric
+        hyperparameters, from :func:`split_activation`); :class:`ProbeParams` picks one by index.
+      remat: trade compute for memory: rematerialize blocks of layers in the backward pass, so
+        memory grows like sqrt(depth), for one more forward pass and two more weight draws per layer.
+        Without it every layer keeps its residuals, weights included (memory ~ depth).
+      block: layers per rematerialized block; 0 picks about sqrt(depth).
+    """
+
+    width: int
+    depth: int
+    architecture: str = "plain"
+    activations: tuple[str, ...] = ("selu",)
+    remat: bool = False
+    block: int = 0
+
+    @property
+    def hidden_layers(self) -> int:
+        return self.depth - 1
+
+    @property
+    def block_size(self) -> int:
+        return self.block or max(1, math.ceil(math.sqrt(self.hidden_layers)))
+
+    @property
+    def hyperparameter_count(self) -> int:
+        return max([len(_numeric_hyperparameters(registry.parse_spec(b)[0])) for b in self.activations] + [0])
+
+    def kernel_shape(self, fan_in: int) -> tuple[int, ...]:
+        return (3, 3, fan_in, self.width) if self.architecture == "conv" else (fan_in, self.width)
+
+
+class ProbeParams(NamedTuple):
+    """The runtime data of one network: arrays, so networks of one :class:`ProbeShape` share a program."""
+
+    activation: Array  # () int32: index into ProbeShape.activations
+    hyperparameters: Array  # (ProbeShape.hyperparameter_count,) numeric hyperparameters, zero-padded
+    scale: Array  # ()
+    shift: Array  # ()
+    distribution: Array  # () int32: index into initializers.DISTRIBUTIONS
+    weight_std: Array  # (2,): std of the first layer's weights and of the later layers'
+    dropout: Array  # (4,): keep probability, dropped value, a, b: y = a * where(keep, x, dropped) + b
+
+
+# Programs whose residuals without rematerialization would exceed this rematerialize (probe_shape's default):
+# below it, drawing every layer's weights once and keeping them is the faster choice.
+REMAT_ABOVE_BYTES = 4 * 2**30
+
+
+def residual_bytes(config: ProbeConfig, input_shape: tuple[int, ...], seeds: int = 1, dtype=jnp.float32) -> int:
+    """About what the backward pass keeps without rematerialization: per layer and seed the weights and
+    four hidden-sized arrays (the carry, pre-activation, activation derivative, dropout mask)."""
+    receptive = 9 if config.architecture == "conv" else 1
+    hidden = math.prod(input_shape[:-1]) * config.width
+    return seeds * config.depth * (receptive * config.width**2 + 4 * hidden) * np.dtype(dtype).itemsize
+
+
+def probe_shape(config: ProbeConfig, input_shape: tuple[int, ...] | None = None, seeds: int = 1, dtype=jnp.float32,
+                activations: tuple[str, ...] | None = None, remat: bool | None = None) -> ProbeShape:
+    """The static shape of ``config``.
+
+    ``activations`` (branches, a superset of this config's) lets several configs share one program.
+    ``remat`` defaults to whether :func:`residual_bytes` for ``input_shape`` (inputs of the width's
+    size if None) and ``seeds`` exceeds ``REMAT_ABOVE_BYTES``.
+    """
+    branch = split_activation(config.activation)[0]
+    activations = (branch,) if activations is None else tuple(activations)
+    if branch not in activations:
+        raise ValueError(f"activation {config.activation!r} (branch {branch!r}) is not in {activations}")
+    if remat is None:
+        input_shape = (1, config.width) if input_shape is None else tuple(input_shape)
+        remat = residual_bytes(config, input_shape, seeds, dtype) > REMAT_ABOVE_BYTES
+    return ProbeShape(config.width, config.depth, config.architecture, activations, remat)
+
+
+def _dropout_constants(kind: str, rate: float) -> tuple[float, float, float, float]:
+    if kind == "none" or rate == 0.0:
+        return 1.0, 0.0, 1.0, 0.0
+    if kind == "standard":  # inverted dropout: x / (1 - rate) where kept, else 0
+        return 1.0 - rate, 0.0, 1.0 / (1.0 - rate), 0.0
+    from jaxacts._src.theory import alpha_dropout_affine
+
+    a_prime, a, b = alpha_dropout_affine(rate)
+    return 1.0 - rate, a_prime, a, b
+
+
+def probe_params(config: ProbeConfig, shape: ProbeShape, features: int, dtype=jnp.float32) -> ProbeParams:
+    """The runtime data of ``config`` for a program of ``shape`` and inputs with ``features`` on the last axis."""
+    branch, values = split_activation(config.activation)
+    hyperparameters = np.zeros(shape.hyperparameter_count)
+    hyperparameters[:len(values)] = values
+    std = [initializers.weight_std(config.init, shape.kernel_shape(fan_in)) for fan_in in (features, shape.width)]
+    dtype = np.dtype(dtype)
+    return ProbeParams(
+        activation=np.int32(shape.activations.index(branch)),
+        hyperparameters=hyperparameters.astype(dtype),
+        scale=np.asarray(config.scale, dtype), shift=np.asarray(config.shift, dtype),
+        distribution=np.int32(initializers.DISTRIBUTIONS.index(initializers.distribution(config.init))),
+        weight_std=np.asarray(std, dtype),
+        dropout=np.asarray(_dropout_constants(config.dropout, config.dropout_rate), dtype),
+    )
+
+
+# ----------------------------------------------------------------------------- the network
+
+
+@jax.custom_vjp
+def _tap(h: Array, tap: Array) -> Array:
+    """Identity on ``h``; the cotangent of ``tap`` (a scalar) becomes the squared norm of h's cotangent."""
+    return h
+
+
+def _tap_fwd(h, tap):
+    return h, None
+
+
+def _tap_bwd(_, g):
+    return g, jnp.sum(g * g)
+
+
+_tap.defvjp(_tap_fwd, _tap_bwd)
 
 
 def _stats(z: Array, h: Array) -> dict[str, Array]:
@@ -74,6 +279,97 @@ def _stats(z: Array, h: Array) -> dict[str, Array]:
     }
 
 
+def _layer(shape: ProbeShape, params: ProbeParams, h: Array, key: Array, std: Array) -> tuple[Array, Array]:
+    """One layer: (pre-activation z, output h'), weights drawn from ``key``."""
+    w_key, d_key = jax.random.split(key)
+    kernel = shape.kernel_shape(h.shape[-1])
+    samplers = [functools.partial(initializers.unit_sample, d, shape=kernel, dtype=h.dtype)
+                for d in initializers.DISTRIBUTIONS]
+    w = jax.lax.switch(params.distribution, samplers, w_key) * std
+    if shape.architecture == "conv":
+        # Circular padding: every position sees all 9 * fan_in inputs, as the theory assumes.
+        # (Zero 'SAME' padding starves the borders and the variance settles near 0.6 instead of 1.)
+        hp = jnp.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="wrap")
+        z = jax.lax.conv_general_dilated(hp, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    else:
+        z = h @ w
+    # Saved for the backward pass (the activation's derivative needs it); the weights are not.
+    z = checkpoint_name(z, "preactivation")
+    branches = [_branch_function(b) for b in shape.activations]
+    out = params.scale * jax.lax.switch(params.activation, branches, z, params.hyperparameters) + params.shift
+    keep_prob, dropped, a, b = params.dropout
+
+    def dropout(x):
+        keep = jax.random.bernoulli(d_key, keep_prob, x.shape)
+        return a * jnp.where(keep, x, dropped) + b
+
+    out = jax.lax.cond(keep_prob < 1, dropout, lambda x: x, out)
+    if shape.architecture == "skip" and h.shape == out.shape:
+        out = h + out
+    return z, out
+
+
+def network_stats(key: Array, shape: ProbeShape, params: ProbeParams, inputs: Array) -> dict[str, Array]:
+    """Per-layer statistics, each an array of shape (depth,), for one random network (see the module doc).
+
+    ``inputs`` is (batch, features) for dense networks, (batch, H, W, channels) for ``conv``.
+    """
+    dtype = inputs.dtype
+    k_first, k_layers, k_readout = jax.random.split(key, 3)
+    n = shape.hidden_layers
+    keys = jax.random.split(k_layers, n)
+
+    def hidden_layer(h, key, tap):
+        z, h_new = _layer(shape, params, h, key, params.weight_std[1])
+        h_new = _tap(h_new, tap)
+        return h_new, _stats(z, h_new)
+
+    def hidden_layers(h0, taps):
+        if not shape.remat or n == 0:
+            return jax.lax.scan(lambda h, xs: hidden_layer(h, *xs), h0, (keys, taps))
+        size = shape.block_size
+        blocks = -(-n // size)
+        # The last block may hold padding: layer indices >= n are skipped (lax.cond, not computed).
+        index = jnp.arange(blocks * size).reshape(blocks, size)
+
+        def step(h, xs):
+            i, tap = xs
+            run = lambda h: hidden_layer(h, keys[jnp.minimum(i, n - 1)], tap)
+            skipped = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(run, h)[1])
+            return jax.lax.cond(i < n, run, lambda h: (h, skipped), h)
+
+        # Within a block each layer keeps only its pre-activation (and its carry) for the backward
+        # pass; its weights, the largest residual, are drawn again from its key.
+        step = jax.checkpoint(step, policy=jax.checkpoint_policies.save_only_these_names("preactivation"))
+
+        @jax.checkpoint  # the backward pass reruns one block at a time from its first carry
+        def block(h, xs):
+            return jax.lax.scan(step, h, xs)
+
+        h_last, stats = jax.lax.scan(block, h0, (index, jnp.pad(taps, (0, blocks * size - n)).reshape(blocks, size)))
+        return h_last, jax.tree.map(lambda a: a.reshape((blocks * size,) + a.shape[2:])[:n], stats)
+
+    def network(taps):
+        z0, h0 = _layer(shape, params, inputs, k_first, params.weight_std[0])
+        h0 = _tap(h0, taps[0])
+        h_last, rest = hidden_layers(h0, taps[1:])
+        stats = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), _stats(z0, h0), rest)
+        readout = jax.random.normal(k_readout, h_last.shape[-1:], dtype)
+        return jnp.sum(h_last @ readout), stats
+
+    squared, stats = jax.grad(network, has_aux=True)(jnp.zeros(shape.depth, dtype))
+    stats["grad_norm"] = jnp.sqrt(squared / inputs.shape[0])
+    return stats
+
+
+def seeded_network_stats(keys: Array, shape: ProbeShape, params: ProbeParams, inputs: Array) -> dict[str, Array]:
+    """:func:`network_stats` for several seeds at once (vmap over ``keys``): arrays of shape (seeds, depth).
+
+    Jit it with ``shape`` static; every network of that shape then runs on the same compiled program.
+    """
+    return jax.vmap(lambda k: network_stats(k, shape, params, inputs))(keys)
+
+
 def layer_stats(key: Array, config: ProbeConfig, inputs: Array) -> dict[str, Array]:
     """Per-layer statistics, each an array of shape (depth,), for one random network.
 
@@ -81,49 +377,11 @@ def layer_stats(key: Array, config: ProbeConfig, inputs: Array) -> dict[str, Arr
     Includes ``grad_norm``: the RMS per example of dL/dh_l for L = <r, h_L> with a fixed random r,
     the signal that backpropagation carries to layer l.
     """
-    act = registry.get(config.activation)
-    init = initializers.initializer(config.init)
-    dtype = inputs.dtype
-    k_first, k_layers, k_readout = jax.random.split(key, 3)
-
-    def apply(h, layer_key, fan_in, probe):
-        w_key, d_key = jax.random.split(layer_key)
-        if config.architecture == "conv":
-            w = init(w_key, (3, 3, fan_in, config.width), dtype)
-            # Circular padding: every position sees all 9 * fan_in inputs, as the theory assumes.
-            # (Zero 'SAME' padding starves the borders and the variance settles near 0.6 instead of 1.)
-            hp = jnp.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="wrap")
-            z = jax.lax.conv_general_dilated(hp, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        else:
-            z = h @ init(w_key, (fan_in, config.width), dtype)
-        out = config.scale * act(z) + config.shift
-        out = layers.dropout(out, kind=config.dropout, rate=config.dropout_rate, train=True, key=d_key) + probe
-        if config.architecture == "skip" and h.shape == out.shape:
-            out = h + out
-        return z, out
-
-    def network(probes):
-        z0, h0 = apply(inputs, k_first, inputs.shape[-1], probes[0])
-        first = _stats(z0, h0)
-
-        def step(h, xs):
-            layer_key, probe = xs
-            z, h_new = apply(h, layer_key, config.width, probe)
-            return h_new, _stats(z, h_new)
-
-        h_last, rest = jax.lax.scan(step, h0, (jax.random.split(k_layers, config.depth - 1), probes[1:]))
-        stats = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
-        readout = jax.random.normal(k_readout, h_last.shape[-1:], dtype)
-        loss = jnp.sum(h_last @ readout)
-        return loss, stats
-
-    hidden_shape = inputs.shape[:-1] + (config.width,)
-    probes = jnp.zeros((config.depth,) + hidden_shape, dtype)
-    grads, stats = jax.grad(network, has_aux=True)(probes)
-    stats["grad_norm"] = jnp.sqrt(jnp.sum(grads * grads, axis=tuple(range(1, grads.ndim))) / inputs.shape[0])
-    return stats
+    shape = probe_shape(config, inputs.shape, 1, inputs.dtype)
+    return network_stats(key, shape, probe_params(config, shape, inputs.shape[-1], inputs.dtype), inputs)
 
 
 def seeded_layer_stats(keys: Array, config: ProbeConfig, inputs: Array) -> dict[str, Array]:
     """:func:`layer_stats` for several seeds at once (vmap over ``keys``): arrays of shape (seeds, depth)."""
-    return jax.vmap(lambda k: layer_stats(k, config, inputs))(keys)
+    shape = probe_shape(config, inputs.shape, keys.shape[0], inputs.dtype)
+    return seeded_network_stats(keys, shape, probe_params(config, shape, inputs.shape[-1], inputs.dtype), inputs)
