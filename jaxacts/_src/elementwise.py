@@ -118,7 +118,6 @@ class Elementwise:
         finite = [((lambda p, k=k: np.isfinite(p[k])), f"{k} must be finite") for k in self._float_names]
         self._checks = tuple(finite) + tuple(checks)
         self._derivative: Callable[..., Array] | None = None
-        self._value_and_derivative: Callable[..., tuple[Array, Array]] | None = None
         self._partials: dict[str, Callable[..., Array]] = {}
         self._core = jax.custom_jvp(self._primal, nondiff_argnums=tuple(range(len(self._static_names))))
         self._core.defjvp(self._jvp, symbolic_zeros=True)
@@ -137,17 +136,6 @@ class Elementwise:
         """Registers ``derivative(x, y, **hyperparameters) -> dy/dx`` (``y`` is the saved output)."""
         self._derivative = derivative
         return derivative
-
-    def defvalue_and_derivative(self, fn: Callable[..., tuple[Array, Array]]) -> Callable[..., tuple[Array, Array]]:
-        """Registers ``fn(x, **hyperparameters) -> (y, dy/dx)`` computed from shared intermediates.
-
-        The JVP uses it in place of value + derivative (the plain value still serves calls that are
-        not differentiated); it also serves as the derivative when none is registered.
-        """
-        self._value_and_derivative = fn
-        if self._derivative is None:
-            self._derivative = lambda x, y, **hp: fn(x, **hp)[1]
-        return fn
 
     def defpartial(self, name: str) -> Callable[[Callable[..., Array]], Callable[..., Array]]:
         """Decorator registering ``partial(x, y, **hyperparameters) -> d activation / d name``."""
@@ -187,11 +175,8 @@ class Elementwise:
         if _is_symbolic_zero(tx):
             y = self._value(xc, **kwargs)
         else:
-            if self._value_and_derivative is not None:
-                y, dy = self._value_and_derivative(xc, **kwargs)
-            else:
-                y = self._value(xc, **kwargs)
-                dy = self._derivative(xc, y, **kwargs)
+            y = self._value(xc, **kwargs)
+            dy = self._derivative(xc, y, **kwargs)
             terms.append(dy * tx.astype(dy.dtype))
         for name, t in zip(self._float_names, thp):
             if not _is_symbolic_zero(t):
