@@ -334,10 +334,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     os.makedirs(out_dir, exist_ok=True)
 
     tx, schedule = T.make_optimizer(config.optim, total_steps)
-    base = jax.random.key(config.seed)
-    seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.arange(S))
-    run_keys = jnp.tile(seed_keys, len(settings))  # run r = (setting r // S, seed r % S)
-    init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0))(run_keys)
+    run_keys, init_keys = T.run_keys(config.seed, S, len(settings))
     graphdef, state = T.init_state(init_keys, config.model, data.example_shape, data.num_classes, tx,
                                    T.run_hyperparameters(settings, S))
     epoch_fn = T.make_train_epoch(graphdef, tx, schedule, batch_size=config.batch_size, mesh=mesh,
@@ -373,7 +370,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
                  "the target loss are reported only where the log shows them")
         _rewrite_log(log_path, rows)  # drops lines written after the checkpoint we resume from
     else:
-        bad = np.flatnonzero(~np.asarray(jax.device_get(jax.jit(T.finite_runs)(state))))
+        bad = np.flatnonzero(np.asarray(jax.device_get(state.diverged)))  # init marks non-finite runs
         if bad.size:
             raise ValueError(f"the initial parameters of runs {bad.tolist()} are not finite: check --init "
                              f"({config.model.init!r}) and the activation's hyperparameters")

@@ -16,6 +16,7 @@ within float tolerance.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from typing import Any, NamedTuple
@@ -148,7 +149,8 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
     """R freshly initialised models and optimizer states, one per key (leading axis R).
 
     ``hyperparameters`` (from :func:`run_hyperparameters`) sets each run's learning rate, weight decay
-    and activation hyperparameters; without it every run takes the configured first values.
+    and activation hyperparameters; without it every run takes the configured first values. A run
+    whose initial state is not all finite (an ``uniform:inf`` init) starts marked ``diverged``.
     """
     graphdef, _, _ = nnx.split(nnx.eval_shape(lambda: build_model(model_config, example_shape, num_classes, keys[0])),
                                nnx.Param, ...)
@@ -164,7 +166,21 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
         return TrainState(params, rest, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
                           jnp.zeros((), jnp.float32))
 
-    return graphdef, jax.jit(jax.vmap(one))(keys, hyperparameters)
+    def init(keys, hyperparameters):
+        state = jax.vmap(one)(keys, hyperparameters)
+        return state._replace(diverged=~finite_runs(state))
+
+    return graphdef, jax.jit(init)(keys, hyperparameters)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def run_keys(seed, seeds: int, settings: int) -> tuple[jax.Array, jax.Array]:
+    """Per-run PRNG keys (training noise, data order) and initialization keys for ``settings`` x
+    ``seeds`` runs: seed s's key is ``fold_in(key(seed), s)``, shared by every setting (paired runs)."""
+    base = jax.random.key(seed)
+    seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.arange(seeds))
+    keys = jnp.tile(seed_keys, settings)  # run r = (setting r // seeds, seed r % seeds)
+    return keys, jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys)
 
 
 def _loss_and_logits(graphdef, params, rest, x, y, *, train, key):
