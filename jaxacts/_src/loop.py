@@ -370,7 +370,13 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
                  "the target loss are reported only where the log shows them")
         _rewrite_log(log_path, rows)  # drops lines written after the checkpoint we resume from
     else:
-        bad = np.flatnonzero(np.asarray(jax.device_get(state.diverged)))  # init marks non-finite runs
+        # On the host: the state goes there for checkpoint 0 anyway, and a compiled check costs more.
+        host = jax.device_get((state.params, state.rest, state.opt_state))
+        finite = np.ones(R, bool)
+        for leaf in jax.tree.leaves(host):
+            if np.issubdtype(leaf.dtype, np.inexact):
+                finite &= np.isfinite(leaf.reshape(R, -1)).all(axis=1)
+        bad = np.flatnonzero(~finite)
         if bad.size:
             raise ValueError(f"the initial parameters of runs {bad.tolist()} are not finite: check --init "
                              f"({config.model.init!r}) and the activation's hyperparameters")

@@ -149,8 +149,7 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
     """R freshly initialised models and optimizer states, one per key (leading axis R).
 
     ``hyperparameters`` (from :func:`run_hyperparameters`) sets each run's learning rate, weight decay
-    and activation hyperparameters; without it every run takes the configured first values. A run
-    whose initial state is not all finite (an ``uniform:inf`` init) starts marked ``diverged``.
+    and activation hyperparameters; without it every run takes the configured first values.
     """
     graphdef, _, _ = nnx.split(nnx.eval_shape(lambda: build_model(model_config, example_shape, num_classes, keys[0])),
                                nnx.Param, ...)
@@ -166,11 +165,7 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
         return TrainState(params, rest, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
                           jnp.zeros((), jnp.float32))
 
-    def init(keys, hyperparameters):
-        state = jax.vmap(one)(keys, hyperparameters)
-        return state._replace(diverged=~finite_runs(state))
-
-    return graphdef, jax.jit(init)(keys, hyperparameters)
+    return graphdef, jax.jit(jax.vmap(one))(keys, hyperparameters)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
