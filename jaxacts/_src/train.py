@@ -232,10 +232,15 @@ def _make_step(graphdef, tx, schedule):
 
 
 def finite_runs(state: TrainState) -> jax.Array:
-    """(R,) bool: every float in the run's parameters, statistics and optimizer state is finite."""
+    """(R,) bool: every float in the run's parameters, statistics and optimizer state is finite.
+
+    One sum of ``x * 0`` per run (0 when all are finite, NaN otherwise): exact, and a smaller program
+    than a reduction of ``isfinite`` per leaf.
+    """
     leaves = [x for x in jax.tree.leaves((state.params, state.rest, state.opt_state))
               if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x.reshape(x.shape[0], -1)), axis=1) for x in leaves]), axis=0)
+    total = sum(jnp.sum((x * 0).astype(jnp.float32).reshape(x.shape[0], -1), axis=1) for x in leaves)
+    return jnp.isfinite(total)
 
 
 def _hold_diverged(start: TrainState, end: TrainState) -> TrainState:
