@@ -1,8 +1,8 @@
 """The self-normalization depth study: does SELU + LeCun-normal keep every layer at mean 0, variance 1?
 
-    python -m experiments.selfnorm_depth               # default grid, about a minute on 2 CPU cores
-    python -m experiments.selfnorm_depth --quick       # seconds, a small version of everything
-    python -m experiments.selfnorm_depth --full        # depth 1000, width 1024: for one GPU with 16 GB
+    python -m experiments.selfnorm_depth               # default grid, ~75 s on 2 CPU cores (7 programs)
+    python -m experiments.selfnorm_depth --quick       # ~30 s, a small version of everything
+    python -m experiments.selfnorm_depth --full        # depth 1000, width 1024 (to 4096), 8 seeds: one 16 GB GPU
     python -m experiments.selfnorm_depth --activations "selu,leaky_relu(negative_slope=[0.01,0.2])"
 
 Writes ``results.json`` (schema below), figures (PNG) and ``report.md`` to ``--out``
@@ -16,9 +16,11 @@ most other activations drift away (ReLU + LeCun halves the second moment each la
 How it runs: the activation (with its hyperparameters, scale and shift), the initializer and dropout
 are runtime data of the probe (``jaxacts.probe.ProbeParams``), so every configuration of one network
 shape (width, depth, architecture, input shape) runs on one compiled program: the default grid of 68
-configurations compiles 7 programs. Memory grows like sqrt(depth) (``jaxacts.probe``): ``--full``
-plans at most ~GIB_FULL GiB per program (``python -m benchmarks.probe_memory --full``), so it
-completes on one GPU with 16 GB.
+configurations compiles 7 programs. A program whose residuals would pass ``REMAT_ABOVE_BYTES`` (4 GiB)
+rematerializes blocks of ~sqrt(depth) layers, so its memory grows like sqrt(depth) (``jaxacts.probe``).
+``--full`` (width 1024, depth 1000, batch 512, 8 seeds; widths 64 to 4096; heatmap at depth 300) then
+plans at most 6.2 GiB per program (its width-4096 run; 1.2 GiB at width 1024; measured by XLA's
+memory analysis on CPU: ``python -m benchmarks.probe_memory --full``), so it fits one GPU with 16 GB.
 
 results.json schema:
   criterion: the rule behind each verdict (text)
@@ -51,7 +53,7 @@ from tqdm.auto import tqdm
 
 from jaxacts import initializers, theory
 from jaxacts._src import cli, registry
-from jaxacts.probe import ProbeConfig, ProbeShape, probe_params, probe_shape, seeded_network_stats, split_activation
+from jaxacts.probe import ProbeConfig, ProbeShape, probe_params, probe_shape, seeded_network_stats
 
 CRITERION = ("self-normalizing: in every layer of the second half of the network, the pooled activation "
              "mean (averaged over seeds) has |mean| < 0.1 and the pooled variance lies in (0.8, 1.25); "
@@ -191,14 +193,14 @@ _DIGITS_COUNT, _DIGITS_FEATURES = 1797, 64  # scikit-learn's digits: 1797 images
 
 def plan(c: StudyConfig) -> list[tuple[Run, ProbeShape, tuple[int, ...]]]:
     """Every run with its program's static shape and its input shape. Runs of equal width, depth,
-    architecture and input shape share one program, whose activations are those the runs use."""
+    architecture and input shape share one program, which can do what each of them needs."""
     runs = build_runs(c)
     group = lambda run: (run.probe.width, run.probe.depth, run.probe.architecture, input_shape(c, run))
-    branches: dict[tuple, dict[str, None]] = {}
+    groups: dict[tuple, list[ProbeConfig]] = {}
     for run in runs:
-        branches.setdefault(group(run), {})[split_activation(run.probe.activation)[0]] = None
-    return [(run, probe_shape(run.probe, input_shape(c, run), c.seeds, activations=tuple(branches[group(run)])),
-             input_shape(c, run)) for run in runs]
+        groups.setdefault(group(run), []).append(run.probe)
+    shapes = {key: probe_shape(configs, key[-1], c.seeds) for key, configs in groups.items()}
+    return [(run, shapes[group(run)], input_shape(c, run)) for run in runs]
 
 
 # ----------------------------------------------------------------------------- running

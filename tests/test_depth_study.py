@@ -17,7 +17,7 @@ from jaxacts import initializers, theory
 from jaxacts._src import layers, registry
 from jaxacts.initializers import initializer, weight_variance_gain
 from jaxacts.probe import (ProbeConfig, ProbeShape, network_stats, probe_params, probe_shape, seeded_layer_stats,
-                           seeded_network_stats, split_activation)
+                           seeded_network_stats)
 
 
 # One jitted probe for the tests below: configurations of one width, depth and architecture share a program.
@@ -29,7 +29,8 @@ def probe(config: ProbeConfig, seeds=3, batch=128, input_mean=0.0, input_var=1.0
     x = input_mean + math.sqrt(input_var) * jax.random.normal(jax.random.key(seed + 100), (batch, config.width),
                                                             jnp.float32)
     keys = jax.random.split(jax.random.key(seed), seeds)
-    shape = probe_shape(config, x.shape, seeds, x.dtype, activations=("selu", "relu"))
+    shape = dataclasses.replace(probe_shape(config, x.shape, seeds, x.dtype), activations=("selu", "relu"),
+                                dropout=True)
     stats = _probe(keys, shape, probe_params(config, shape, x.shape[-1], x.dtype), x)
     return {k: np.asarray(v, np.float64) for k, v in stats.items()}
 
@@ -239,7 +240,6 @@ REFERENCE_CASES = {
 @pytest.mark.parametrize("architecture", list(REFERENCE_CASES))
 def test_probe_statistics_equal_a_plain_reference(architecture):
     configs = REFERENCE_CASES[architecture]
-    activations = tuple(dict.fromkeys(split_activation(c.activation)[0] for c in configs))
     shape = (5, 4, 4, 3) if architecture == "conv" else (5, 7)
     x = 0.5 + jax.random.normal(jax.random.key(2), shape)
     # block=3 over 8 hidden layers: the last block is partly padding, which must be skipped. The
@@ -249,7 +249,7 @@ def test_probe_statistics_equal_a_plain_reference(architecture):
         compiled = jax.jit(lambda *args: network_stats(*args), static_argnums=1)
         for i, config in enumerate(configs):
             key = jax.random.key(i)
-            probe_shape_ = dataclasses.replace(probe_shape(config, activations=activations), remat=remat, block=block)
+            probe_shape_ = dataclasses.replace(probe_shape(configs, remat=remat), block=block)
             got = compiled(key, probe_shape_, probe_params(config, probe_shape_, shape[-1], x.dtype), x)
             want = reference_layer_stats(key, config, x)
             assert set(got) == set(want)
@@ -260,12 +260,14 @@ def test_probe_statistics_equal_a_plain_reference(architecture):
 
 
 def test_probe_compiles_once_per_shape():
-    shape = ProbeShape(24, 6, "plain", ("selu", "relu", "leaky_relu", "tanh"))
     configs = [ProbeConfig("selu", width=24, depth=6), ProbeConfig("relu", "he_uniform", width=24, depth=6),
                ProbeConfig("selu", width=24, depth=6, dropout="alpha", dropout_rate=0.1),
                ProbeConfig("leaky_relu(negative_slope=0.3)", "orthogonal", width=24, depth=6),
                ProbeConfig("tanh", "uniform:0.1", width=24, depth=6, dropout="standard", dropout_rate=0.2,
                            scale=1.6, shift=0.1)]
+    shape = probe_shape(configs)
+    assert shape == ProbeShape(24, 6, "plain", ("selu", "relu", "leaky_relu", "tanh"),
+                               ("truncated_normal", "uniform", "orthogonal"), dropout=True)
     compiled = jax.jit(lambda *args: seeded_network_stats(*args), static_argnums=1)  # a fresh cache
     x = jax.random.normal(jax.random.key(0), (8, 24))
     keys = jax.random.split(jax.random.key(1), 2)

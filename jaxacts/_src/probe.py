@@ -7,13 +7,14 @@ and the norm of the gradient reaching the layer.
 
 How it is computed, so that one compiled program serves many networks and memory stays small:
 
-* What changes shapes or code is static, a :class:`ProbeShape`: width, depth, architecture and the
-  tuple of activations the program can apply. Everything else is runtime data, a
-  :class:`ProbeParams`: which activation (an index, dispatched with ``lax.switch``) and its numeric
-  hyperparameters, scale and shift, the weight distribution (an index) and the weight std of the
-  first and later layers, the dropout constants (rate 0 is the identity). Networks of equal shape
-  therefore run on one compiled program (:func:`seeded_network_stats` under ``jax.jit`` with the
-  shape static).
+* What changes shapes or code is static, a :class:`ProbeShape`: width, depth, architecture, and
+  what the program can do: the activations and weight distributions it can apply, whether it
+  applies dropout. Everything else is runtime data, a :class:`ProbeParams`: which activation (an
+  index, dispatched with ``lax.switch``) and its numeric hyperparameters, scale and shift, which
+  distribution (an index) and the weight std of the first and later layers, the dropout constants
+  (rate 0 skips it). Networks of equal shape therefore run on one compiled program
+  (:func:`seeded_network_stats` under ``jax.jit`` with the shape static); :func:`probe_shape` gives
+  the shape that runs a list of configurations.
 * Layers run in ``lax.scan`` over per-layer PRNG keys and each layer draws its weights inside the
   step, so compile time does not grow with depth.
 * The gradient reaching layer l is read by a "tap": an identity on h_l whose backward pass writes
@@ -32,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -71,30 +73,10 @@ def split_activation(spec: str) -> tuple[str, tuple[float, ...]]:
     return branch, values
 
 
-@functools.cache
-def _branch_function(branch: str):
-    """``f(z, hyperparameters)`` for a branch, with the registry's hand-written derivative as its JVP.
-
-    The registry's activations take hyperparameters as non-differentiable (static-position) arguments
-    of a ``custom_jvp``; traced there, they leak out of ``scan`` and ``checkpoint`` under ``grad``
-    (UnexpectedTracerError). Here they are ordinary arguments and the registry functions are only
-    evaluated, never differentiated.
-    """
+def _apply_branch(branch: str, z: Array, hyperparameters: Array) -> Array:
     name, static = registry.parse_spec(branch)
     numeric = _numeric_hyperparameters(name)
-    value, derivative = registry.get(name, **static), registry.derivative(name, **static)
-    named = lambda hyperparameters: {k: hyperparameters[i] for i, k in enumerate(numeric)}
-
-    @jax.custom_jvp
-    def f(z, hyperparameters):
-        return value(z, **named(hyperparameters))
-
-    @f.defjvp
-    def f_jvp(primals, tangents):
-        (z, hyperparameters), (dz, _) = primals, tangents
-        return f(z, hyperparameters), derivative(z, **named(hyperparameters)) * dz
-
-    return f
+    return registry.get(name, **static)(z, **{k: hyperparameters[i] for i, k in enumerate(numeric)})
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -146,6 +128,8 @@ class ProbeShape:
       width, depth, architecture: as in :class:`ProbeConfig`.
       activations: branches the program can apply (canonical names with their non-numeric
         hyperparameters, from :func:`split_activation`); :class:`ProbeParams` picks one by index.
+      distributions: weight distributions the program can draw (of ``initializers.DISTRIBUTIONS``).
+      dropout: whether the program applies dropout (its kind and rate are runtime data; rate 0 skips it).
       remat: trade compute for memory: rematerialize blocks of layers in the backward pass, so
         memory grows like sqrt(depth), for one more forward pass and two more weight draws per layer.
         Without it every layer keeps its residuals, weights included (memory ~ depth).
@@ -156,6 +140,8 @@ class ProbeShape:
     depth: int
     architecture: str = "plain"
     activations: tuple[str, ...] = ("selu",)
+    distributions: tuple[str, ...] = ("truncated_normal",)
+    dropout: bool = False
     remat: bool = False
     block: int = 0
 
@@ -182,7 +168,7 @@ class ProbeParams(NamedTuple):
     hyperparameters: Array  # (ProbeShape.hyperparameter_count,) numeric hyperparameters, zero-padded
     scale: Array  # ()
     shift: Array  # ()
-    distribution: Array  # () int32: index into initializers.DISTRIBUTIONS
+    distribution: Array  # () int32: index into ProbeShape.distributions
     weight_std: Array  # (2,): std of the first layer's weights and of the later layers'
     dropout: Array  # (4,): keep probability, dropped value, a, b: y = a * where(keep, x, dropped) + b
 
@@ -200,22 +186,27 @@ def residual_bytes(config: ProbeConfig, input_shape: tuple[int, ...], seeds: int
     return seeds * config.depth * (receptive * config.width**2 + 4 * hidden) * np.dtype(dtype).itemsize
 
 
-def probe_shape(config: ProbeConfig, input_shape: tuple[int, ...] | None = None, seeds: int = 1, dtype=jnp.float32,
-                activations: tuple[str, ...] | None = None, remat: bool | None = None) -> ProbeShape:
-    """The static shape of ``config``.
+def probe_shape(configs: ProbeConfig | Sequence[ProbeConfig], input_shape: tuple[int, ...] | None = None,
+                seeds: int = 1, dtype=jnp.float32, remat: bool | None = None) -> ProbeShape:
+    """The static shape of one program that runs every config of ``configs`` (of equal width, depth and
+    architecture): the activations, weight distributions and dropout they use, in order of appearance.
 
-    ``activations`` (branches, a superset of this config's) lets several configs share one program.
     ``remat`` defaults to whether :func:`residual_bytes` for ``input_shape`` (inputs of the width's
     size if None) and ``seeds`` exceeds ``REMAT_ABOVE_BYTES``.
     """
-    branch = split_activation(config.activation)[0]
-    activations = (branch,) if activations is None else tuple(activations)
-    if branch not in activations:
-        raise ValueError(f"activation {config.activation!r} (branch {branch!r}) is not in {activations}")
+    configs = [configs] if isinstance(configs, ProbeConfig) else list(configs)
+    first = configs[0]
+    for c in configs:
+        if (c.width, c.depth, c.architecture) != (first.width, first.depth, first.architecture):
+            raise ValueError(f"one program runs configs of one width, depth and architecture: {first} and {c}")
     if remat is None:
-        input_shape = (1, config.width) if input_shape is None else tuple(input_shape)
-        remat = residual_bytes(config, input_shape, seeds, dtype) > REMAT_ABOVE_BYTES
-    return ProbeShape(config.width, config.depth, config.architecture, activations, remat)
+        input_shape = (1, first.width) if input_shape is None else tuple(input_shape)
+        remat = residual_bytes(first, input_shape, seeds, dtype) > REMAT_ABOVE_BYTES
+    return ProbeShape(
+        first.width, first.depth, first.architecture,
+        activations=tuple(dict.fromkeys(split_activation(c.activation)[0] for c in configs)),
+        distributions=tuple(dict.fromkeys(initializers.distribution(c.init) for c in configs)),
+        dropout=any(c.dropout != "none" and c.dropout_rate > 0 for c in configs), remat=remat)
 
 
 def _dropout_constants(kind: str, rate: float) -> tuple[float, float, float, float]:
@@ -232,6 +223,12 @@ def _dropout_constants(kind: str, rate: float) -> tuple[float, float, float, flo
 def probe_params(config: ProbeConfig, shape: ProbeShape, features: int, dtype=jnp.float32) -> ProbeParams:
     """The runtime data of ``config`` for a program of ``shape`` and inputs with ``features`` on the last axis."""
     branch, values = split_activation(config.activation)
+    distribution = initializers.distribution(config.init)
+    dropout = _dropout_constants(config.dropout, config.dropout_rate)
+    needs_dropout = dropout[0] < 1.0
+    if branch not in shape.activations or distribution not in shape.distributions or needs_dropout > shape.dropout:
+        raise ValueError(f"{config} needs a program with {branch!r}, {distribution!r} weights"
+                         f"{' and dropout' if needs_dropout else ''}; {shape} lacks one")
     hyperparameters = np.zeros(shape.hyperparameter_count)
     hyperparameters[:len(values)] = values
     std = [initializers.weight_std(config.init, shape.kernel_shape(fan_in)) for fan_in in (features, shape.width)]
@@ -240,9 +237,9 @@ def probe_params(config: ProbeConfig, shape: ProbeShape, features: int, dtype=jn
         activation=np.int32(shape.activations.index(branch)),
         hyperparameters=hyperparameters.astype(dtype),
         scale=np.asarray(config.scale, dtype), shift=np.asarray(config.shift, dtype),
-        distribution=np.int32(initializers.DISTRIBUTIONS.index(initializers.distribution(config.init))),
+        distribution=np.int32(shape.distributions.index(distribution)),
         weight_std=np.asarray(std, dtype),
-        dropout=np.asarray(_dropout_constants(config.dropout, config.dropout_rate), dtype),
+        dropout=np.asarray(dropout, dtype),
     )
 
 
@@ -284,7 +281,7 @@ def _layer(shape: ProbeShape, params: ProbeParams, h: Array, key: Array, std: Ar
     w_key, d_key = jax.random.split(key)
     kernel = shape.kernel_shape(h.shape[-1])
     samplers = [functools.partial(initializers.unit_sample, d, shape=kernel, dtype=h.dtype)
-                for d in initializers.DISTRIBUTIONS]
+                for d in shape.distributions]
     w = jax.lax.switch(params.distribution, samplers, w_key) * std
     if shape.architecture == "conv":
         # Circular padding: every position sees all 9 * fan_in inputs, as the theory assumes.
@@ -295,7 +292,7 @@ def _layer(shape: ProbeShape, params: ProbeParams, h: Array, key: Array, std: Ar
         z = h @ w
     # Saved for the backward pass (the activation's derivative needs it); the weights are not.
     z = checkpoint_name(z, "preactivation")
-    branches = [_branch_function(b) for b in shape.activations]
+    branches = [functools.partial(_apply_branch, b) for b in shape.activations]
     out = params.scale * jax.lax.switch(params.activation, branches, z, params.hyperparameters) + params.shift
     keep_prob, dropped, a, b = params.dropout
 
@@ -303,7 +300,8 @@ def _layer(shape: ProbeShape, params: ProbeParams, h: Array, key: Array, std: Ar
         keep = jax.random.bernoulli(d_key, keep_prob, x.shape)
         return a * jnp.where(keep, x, dropped) + b
 
-    out = jax.lax.cond(keep_prob < 1, dropout, lambda x: x, out)
+    if shape.dropout:
+        out = jax.lax.cond(keep_prob < 1, dropout, lambda x: x, out)
     if shape.architecture == "skip" and h.shape == out.shape:
         out = h + out
     return z, out
