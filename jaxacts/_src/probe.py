@@ -20,12 +20,16 @@ How it is computed, so that one compiled program serves many networks and memory
 * The gradient reaching layer l is read by a "tap": an identity on h_l whose backward pass writes
   ||dL/dh_l||^2 into the cotangent of a per-layer scalar, so ``jax.grad`` w.r.t. a (depth,) vector
   gives every layer's squared gradient norm without a (depth, batch, width) buffer.
-* The scan is nested: an outer scan over blocks of about sqrt(depth) layers, each block
-  rematerialized (``jax.checkpoint``) in the backward pass, and inside a block every layer
-  checkpointed too, saving only its pre-activation: the backward pass keeps the block-boundary
-  carries plus one block's carries and pre-activations, and regenerates each layer's weights from
-  its key. Memory grows like sqrt(depth) (about 2 sqrt(depth) + sqrt(depth) hidden states per seed)
-  for the price of running each layer's forward pass twice and its weight draw three times.
+* Without rematerialization (the default for small networks) the backward pass keeps every layer's
+  residuals, its weights included: memory grows like depth, and each layer's weights are drawn once.
+  With ``ProbeShape.remat`` (chosen by :func:`probe_shape` when those residuals would pass
+  ``REMAT_ABOVE_BYTES``) the scan is nested: an outer scan over blocks of about sqrt(depth) layers,
+  each block rematerialized (``jax.checkpoint``) in the backward pass, and inside a block every
+  layer checkpointed too, saving only its pre-activation. The backward pass then keeps the
+  block-boundary carries plus one block's carries and pre-activations (about 3 sqrt(depth) hidden
+  states per seed) and regenerates each layer's weights from its key: memory grows like
+  sqrt(depth), for running each layer's forward pass twice and drawing its weights three times.
+  Both give the same statistics (tests/test_depth_study.py checks them against a plain reference).
 """
 
 from __future__ import annotations
