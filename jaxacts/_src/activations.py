@@ -679,9 +679,12 @@ def squareplus(x: ArrayLike, *, b: float = 4.0) -> Array:
     :math:`q` for x < 0 with :math:`q = b / (2h(h + |x|))` (no cancellation, so the second derivative
     stays positive); f'(0) = 1/2 also when b = 0. In b: :math:`1/(4h)`.
     """
-    h, _ = _squareplus_parts(x, b)
-    den = 2.0 * (h + jnp.abs(x))  # inf beyond max/4: b/inf = 0 is then right
-    return jnp.maximum(x, 0.0) + jnp.where(den > 0, b / jnp.where(den > 0, den, 1.0), 0.0)
+    # The value is never differentiated (the rule below is), so it needs no guards against inf in
+    # discarded branches: h = |x| where x^2 would overflow; den = 0 only for b = 0 at x = 0.
+    s = jnp.abs(x)
+    h = jnp.where(s > math.sqrt(float(jnp.finfo(x.dtype).max)) / 4.0, s, jnp.sqrt(s * s + b))
+    den = 2.0 * (h + s)
+    return jnp.maximum(x, 0.0) + b / jnp.maximum(den, jnp.finfo(x.dtype).tiny)
 
 
 @squareplus.defderivative
