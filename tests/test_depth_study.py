@@ -290,3 +290,15 @@ def test_rematerialized_probe_memory_grows_like_sqrt_depth():
     shallow, deep = (_planned_bytes(ProbeShape(64, depth, remat=True), batch=32) for depth in (100, 1600))
     # 16x the depth: linear growth would plan 16x the memory, sqrt growth 4x.
     assert deep < 6 * shallow, (shallow, deep)
+
+
+@pytest.mark.parametrize("spec,scale,shift,sigma_w2,skip", [("selu", 1.0, 0.0, 1.0, False),
+                                                            ("tanh", 1.5, -0.1, 1.0, False),
+                                                            ("relu", 1.0, 0.0, 2.0, True)])
+def test_study_theory_equals_theory_predict_layers(spec, scale, shift, sigma_w2, skip):
+    from experiments import selfnorm_depth
+
+    got = selfnorm_depth.predict_layers(spec, scale, shift, 1.3, 12, sigma_w2, skip)
+    want = theory.predict_layers(selfnorm_depth._Scaled(spec, scale, shift), 1.3, 12, sigma_w2=sigma_w2, skip=skip)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-13, atol=1e-15)
