@@ -94,6 +94,21 @@ def test_conv_variant_is_self_normalizing_with_circular_padding():
     assert np.all((var > 0.7) & (var < 1.35)), var
 
 
+@pytest.mark.parametrize("activation,shift,dead", [("leaky_relu", 0.0, False), ("relu", 1.0, True),
+                                                   ("relu", 0.0, True), ("selu", 0.0, False)])
+def test_dead_units_are_those_with_zero_derivative_on_every_input(activation, shift, dead):
+    # One input: a unit is dead exactly when its pre-activation sits where the derivative is 0. Leaky ReLU
+    # outputs <= 0 for half the units yet passes gradient through all of them; ReLU shifted by +1 outputs
+    # >= 1 everywhere yet passes none through the units with z <= 0.
+    config = ProbeConfig(activation, width=256, depth=3, shift=shift)
+    x = jax.random.normal(jax.random.key(0), (1, 256))
+    dead_fraction = np.asarray(seeded_layer_stats(jax.random.split(jax.random.key(1), 2), config, x)["dead_fraction"])
+    if dead:
+        assert np.all((dead_fraction > 0.3) & (dead_fraction < 0.7)), dead_fraction
+    else:
+        assert np.all(dead_fraction == 0.0), dead_fraction
+
+
 def test_compile_time_does_not_grow_with_depth():
     x = jnp.ones((8, 16))
     keys = jax.random.split(jax.random.key(0), 2)
@@ -212,9 +227,11 @@ def reference_layer_stats(key, config: ProbeConfig, inputs):
             out = layers.dropout(out, kind=config.dropout, rate=config.dropout_rate, train=True, key=d_key) + probe
             h = h + out if config.architecture == "skip" and h.shape == out.shape else out
             units = h.reshape(-1, h.shape[-1])
+            # Dead: the activation's derivative (jax.grad of the plain activation) is zero on every input.
+            slope = config.scale * jax.vmap(jax.grad(lambda v: act(v)))(z.ravel()).reshape(units.shape)
             stats.append({"pre_mean": jnp.mean(z), "pre_var": jnp.var(z), "mean": jnp.mean(h), "var": jnp.var(h),
                           "second_moment": jnp.mean(h * h), "unit_std": jnp.mean(jnp.std(units, axis=0)),
-                          "dead_fraction": jnp.mean(jnp.all(units <= 0, axis=0))})
+                          "dead_fraction": jnp.mean(jnp.all(slope == 0, axis=0))})
         loss = jnp.sum(h @ jax.random.normal(k_readout, h.shape[-1:], h.dtype))
         return loss, jax.tree.map(lambda *a: jnp.stack(a), *stats)
 

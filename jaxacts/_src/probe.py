@@ -2,7 +2,8 @@
 
 ``layer_stats(key, config, inputs)`` builds a random fully-connected (or convolutional) network of
 the configured depth and records, for every layer, the pooled mean and variance of pre-activations
-and activations, the per-unit std across the batch (averaged over units), the fraction of dead units,
+and activations, the per-unit std across the batch (averaged over units), the fraction of dead units
+(units whose activation has a zero derivative on every input of the batch: they pass no gradient),
 and the norm of the gradient reaching the layer.
 
 How it is computed, so that one compiled program serves many networks and memory stays small:
@@ -81,6 +82,17 @@ def _apply_branch(branch: str, z: Array, hyperparameters: Array) -> Array:
     name, static = registry.parse_spec(branch)
     numeric = _numeric_hyperparameters(name)
     return registry.get(name, **static)(z, **{k: hyperparameters[i] for i, k in enumerate(numeric)})
+
+
+def _apply_branch_derivative(branch: str, z: Array, hyperparameters: Array) -> Array:
+    """The activation's derivative at ``z``, elementwise: the registry's hand-written rule (a jvp with unit
+    tangent for an entry without one)."""
+    name, static = registry.parse_spec(branch)
+    values = {k: hyperparameters[i] for i, k in enumerate(_numeric_hyperparameters(name))}
+    if registry.info(name).derivative is not None:
+        return registry.derivative(name, **static)(z, **values)
+    fn = registry.get(name, **static)
+    return jax.jvp(lambda x: fn(x, **values), (z,), (jnp.ones_like(z),))[1]
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -267,7 +279,8 @@ def _tap_bwd(_, g):
 _tap.defvjp(_tap_fwd, _tap_bwd)
 
 
-def _stats(z: Array, h: Array) -> dict[str, Array]:
+def _stats(z: Array, h: Array, slope: Array) -> dict[str, Array]:
+    """Pooled statistics of one layer; ``slope`` is d h / d z of the activation (scale included), elementwise."""
     units = h.reshape(-1, h.shape[-1])  # (examples [x positions], units)
     return {
         "pre_mean": jnp.mean(z),
@@ -276,12 +289,16 @@ def _stats(z: Array, h: Array) -> dict[str, Array]:
         "var": jnp.var(h),
         "second_moment": jnp.mean(h * h),
         "unit_std": jnp.mean(jnp.std(units, axis=0)),
-        "dead_fraction": jnp.mean(jnp.all(units <= 0, axis=0)),
+        # A unit is dead when its activation passes no gradient: a zero derivative on every input
+        # (for ReLU: a non-positive pre-activation everywhere; never for SELU, tanh or leaky ReLU).
+        "dead_fraction": jnp.mean(jnp.all(slope.reshape(units.shape) == 0, axis=0)),
     }
 
 
-def _layer(shape: ProbeShape, params: ProbeParams, h: Array, key: Array, std: Array) -> tuple[Array, Array]:
-    """One layer: (pre-activation z, output h'), weights drawn from ``key``."""
+def _layer(shape: ProbeShape, params: ProbeParams, h: Array, key: Array,
+           std: Array) -> tuple[Array, Array, Array]:
+    """One layer: (pre-activation z, output h', the activation's derivative at z times the scale),
+    weights drawn from ``key``."""
     w_key, d_key = jax.random.split(key)
     kernel = shape.kernel_shape(h.shape[-1])
     samplers = [functools.partial(initializers.unit_sample, d, shape=kernel, dtype=h.dtype)
@@ -298,6 +315,10 @@ def _layer(shape: ProbeShape, params: ProbeParams, h: Array, key: Array, std: Ar
     z = checkpoint_name(z, "preactivation")
     branches = [functools.partial(_apply_branch, b) for b in shape.activations]
     out = params.scale * jax.lax.switch(params.activation, branches, z, params.hyperparameters) + params.shift
+    # For the dead-unit statistic only: no gradient flows through it.
+    derivatives = [functools.partial(_apply_branch_derivative, b) for b in shape.activations]
+    slope = params.scale * jax.lax.switch(params.activation, derivatives, jax.lax.stop_gradient(z),
+                                          params.hyperparameters)
     keep_prob, dropped, a, b = params.dropout
 
     def dropout(x):
@@ -308,7 +329,7 @@ def _layer(shape: ProbeShape, params: ProbeParams, h: Array, key: Array, std: Ar
         out = jax.lax.cond(keep_prob < 1, dropout, lambda x: x, out)
     if shape.architecture == "skip" and h.shape == out.shape:
         out = h + out
-    return z, out
+    return z, out, slope
 
 
 def network_stats(key: Array, shape: ProbeShape, params: ProbeParams, inputs: Array) -> dict[str, Array]:
@@ -322,9 +343,9 @@ def network_stats(key: Array, shape: ProbeShape, params: ProbeParams, inputs: Ar
     keys = jax.random.split(k_layers, n)
 
     def hidden_layer(h, key, tap):
-        z, h_new = _layer(shape, params, h, key, params.weight_std[1])
+        z, h_new, slope = _layer(shape, params, h, key, params.weight_std[1])
         h_new = _tap(h_new, tap)
-        return h_new, _stats(z, h_new)
+        return h_new, _stats(z, h_new, slope)
 
     def hidden_layers(h0, taps):
         if not shape.remat or n == 0:
@@ -352,10 +373,10 @@ def network_stats(key: Array, shape: ProbeShape, params: ProbeParams, inputs: Ar
         return h_last, jax.tree.map(lambda a: a.reshape((blocks * size,) + a.shape[2:])[:n], stats)
 
     def network(taps):
-        z0, h0 = _layer(shape, params, inputs, k_first, params.weight_std[0])
+        z0, h0, slope0 = _layer(shape, params, inputs, k_first, params.weight_std[0])
         h0 = _tap(h0, taps[0])
         h_last, rest = hidden_layers(h0, taps[1:])
-        stats = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), _stats(z0, h0), rest)
+        stats = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), _stats(z0, h0, slope0), rest)
         readout = jax.random.normal(k_readout, h_last.shape[-1:], dtype)
         return jnp.sum(h_last @ readout), stats
 
