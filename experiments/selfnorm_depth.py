@@ -29,17 +29,27 @@ results.json schema:
   theory: SELU constants derived from scratch, the Jacobian of the SELU map at (0, 1) and its
           spectral norm, alpha-dropout constants, and self-normalizing (scale, shift) of other activations
   runs: list of {label, group, settings{activation, init, input, architecture, dropout, width, depth, seeds,
-        dtype, backend, device_count, scale, shift}, layers{<statistic>: {mean: [...], std: [...]}} (over seeds),
-        theory{mean, var, second_moment} or null, summary{final_mean, final_var, max_deviation,
-        theory_max_rel_error, self_normalizing}}
+        dtype, backend, device_count, scale, shift, key_data}, layers{<statistic>: {mean: [...], std: [...]}}
+        (over seeds), theory{mean, var, second_moment} or null, summary{final_mean, final_var, max_deviation,
+        theory_max_rel_error, theory_layers_compared, self_normalizing, verdict_per_seed, seed_agreement}}
+        - theory_max_rel_error: max over layers of |q - q_theory| / |q_theory| for the second moment q, over the
+          theory_layers_compared layers where both are finite and q_theory != 0 (null when there are none)
+        - self_normalizing: the criterion on the seed-averaged curves; verdict_per_seed: the criterion on
+          each seed's own curves; seed_agreement: the fraction of seeds whose verdict equals the averaged one
+        - key_data: the number folded into PRNGKey(seed) for this configuration: a hash of its label, probe
+          settings and input, so its networks and inputs do not depend on what else is in the grid
   programs: number of distinct compiled probe programs the run needed
   seconds: wall time of the runs
+
+The file is strict JSON: a value that is not finite (a statistic that overflowed to inf or became NaN, the
+theory's mean and variance for skip connections, which it does not track) is written as null.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
@@ -206,8 +216,16 @@ def plan(c: StudyConfig) -> list[tuple[Run, ProbeShape, tuple[int, ...]]]:
 # ----------------------------------------------------------------------------- running
 
 
-def _seed_keys(c: StudyConfig, index: int):
-    keys = jax.random.split(jax.random.fold_in(jax.random.key(c.seed), index), c.seeds)
+def key_data(run: Run) -> int:
+    """A 32-bit number from the run's own settings (label, probe configuration, input), stable across
+    processes and grids: what its PRNG keys derive from, so a configuration's result does not depend
+    on its position in the grid or on the other configurations."""
+    text = json.dumps([run.label, dataclasses.asdict(run.probe), run.input], sort_keys=True)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def _seed_keys(c: StudyConfig, run: Run):
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(c.seed), key_data(run)), c.seeds)
     n = jax.device_count()
     if n > 1 and c.seeds % n == 0:
         mesh = jax.sharding.Mesh(np.array(jax.devices()), ("seed",))
@@ -265,24 +283,40 @@ class _Scaled:
         return y if (self.scale, self.shift) == (1.0, 0.0) else self.scale * y + self.shift
 
 
-def _summary(layers: dict, theory_layers: dict | None) -> dict:
-    mean = np.asarray(layers["mean"]["mean"])
-    var = np.asarray(layers["var"]["mean"])
+def self_normalizing(mean: np.ndarray, var: np.ndarray) -> bool:
+    """CRITERION for one curve of per-layer means and variances."""
+    mean, var = np.asarray(mean, np.float64), np.asarray(var, np.float64)
     half = slice(len(mean) // 2, None)
     finite = bool(np.all(np.isfinite(mean)) and np.all(np.isfinite(var)))
-    ok = finite and bool(np.all(np.abs(mean[half]) < 0.1) and np.all((var[half] > 0.8) & (var[half] < 1.25)))
-    deviation = np.maximum(np.abs(mean), np.abs(var - 1.0))
+    return finite and bool(np.all(np.abs(mean[half]) < 0.1) and np.all((var[half] > 0.8) & (var[half] < 1.25)))
+
+
+def _summary(layers: dict, theory_layers: dict | None, seed_mean: np.ndarray | None = None,
+             seed_var: np.ndarray | None = None) -> dict:
+    """The run's summary; ``seed_mean``, ``seed_var`` (seeds, depth) give the verdict of each seed."""
+    mean = np.asarray(layers["mean"]["mean"], np.float64)
+    var = np.asarray(layers["var"]["mean"], np.float64)
+    ok = self_normalizing(mean, var)
+    with np.errstate(all="ignore"):
+        deviation = np.maximum(np.abs(mean), np.abs(var - 1.0))
     out = {
         "final_mean": float(mean[-1]), "final_var": float(var[-1]),
-        "max_deviation": float(np.nanmax(np.where(np.isfinite(deviation), deviation, np.inf))),
-        "self_normalizing": ok, "theory_max_rel_error": None,
+        "max_deviation": float(np.max(deviation)),  # NaN in any layer makes it unknown (null), not smaller
+        "self_normalizing": ok, "theory_max_rel_error": None, "theory_layers_compared": 0,
     }
+    if seed_mean is not None:
+        verdicts = [self_normalizing(m, v) for m, v in zip(seed_mean, seed_var)]
+        out["verdict_per_seed"] = verdicts
+        out["seed_agreement"] = sum(v == ok for v in verdicts) / len(verdicts)
     if theory_layers is not None:
-        q_emp = np.asarray(layers["second_moment"]["mean"])
-        q_th = np.asarray(theory_layers["second_moment"])
+        q_emp = np.asarray(layers["second_moment"]["mean"], np.float64)
+        q_th = np.asarray(theory_layers["second_moment"], np.float64)
+        usable = np.isfinite(q_emp) & np.isfinite(q_th) & (q_th != 0)
         with np.errstate(all="ignore"):
-            rel = np.abs(q_emp - q_th) / np.maximum(np.abs(q_th), 1e-12)
-        out["theory_max_rel_error"] = float(np.nanmax(rel)) if np.all(np.isfinite(rel)) else None
+            rel = np.abs(q_emp[usable] - q_th[usable]) / np.abs(q_th[usable])
+        rel = rel[np.isfinite(rel)]
+        out["theory_layers_compared"] = int(rel.size)
+        out["theory_max_rel_error"] = float(rel.max()) if rel.size else None
     return out
 
 
@@ -293,14 +327,14 @@ def run_study(c: StudyConfig, progress: bool = True) -> dict:
     # (A fresh function, so that its cache counts this study's programs only.)
     probe = jax.jit(lambda *args: seeded_network_stats(*args), static_argnums=1)
     results = []
-    for i, (run, shape, in_shape) in enumerate(tqdm(plan(c), desc="depth study", disable=not progress)):
+    for run, shape, in_shape in tqdm(plan(c), desc="depth study", disable=not progress):
         p = run.probe
-        rng = np.random.default_rng([c.seed + 1, i])
+        rng = np.random.default_rng([c.seed + 1, key_data(run)])
         conv = p.architecture == "conv"
         inputs = make_inputs(run.input, rng, in_shape[0], p.width, c.image_size if conv else None)
         assert inputs.shape == in_shape, (inputs.shape, in_shape)
         params = probe_params(p, shape, inputs.shape[-1], inputs.dtype)
-        stats = probe(_seed_keys(c, i), shape, params, jnp.asarray(inputs))
+        stats = probe(_seed_keys(c, run), shape, params, jnp.asarray(inputs))
         stats = {k: np.asarray(v, np.float64) for k, v in stats.items()}
         with np.errstate(all="ignore"):  # exploding runs (skip connections) may reach inf
             layers = {k: {"mean": v.mean(0).tolist(), "std": v.std(0).tolist()} for k, v in stats.items()}
@@ -311,8 +345,9 @@ def run_study(c: StudyConfig, progress: bool = True) -> dict:
                          "architecture": p.architecture, "dropout": p.dropout, "dropout_rate": p.dropout_rate,
                          "width": p.width, "depth": p.depth, "seeds": c.seeds, "batch": int(inputs.shape[0]),
                          "dtype": str(inputs.dtype), "scale": p.scale, "shift": p.shift,
-                         "backend": jax.default_backend(), "device_count": jax.device_count()},
-            "layers": layers, "theory": th, "summary": _summary(layers, th),
+                         "backend": jax.default_backend(), "device_count": jax.device_count(),
+                         "key_data": key_data(run)},
+            "layers": layers, "theory": th, "summary": _summary(layers, th, stats["mean"], stats["var"]),
         })
     return {"criterion": CRITERION,
             "environment": {"backend": jax.default_backend(), "device_count": jax.device_count(),
@@ -343,32 +378,107 @@ def theory_section(c: StudyConfig) -> dict:
 # ----------------------------------------------------------------------------- output
 
 
+def _number(x) -> str:
+    """A statistic for the table: null in results.json (not finite) prints as 'non-finite'."""
+    return "non-finite" if x is None or not math.isfinite(x) else f"{x:.3g}"
+
+
 def summary_table(results: dict, groups: Sequence[str] = ("curves", "width")) -> str:
-    rows = ["| configuration | final mean | final variance | max dev. from (0,1) | theory rel. error | self-normalizing |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| configuration | final mean | final variance | max dev. from (0,1) | theory rel. error (layers) | "
+            "self-normalizing | seeds agreeing |",
+            "|---|---|---|---|---|---|---|"]
     for r in results["runs"]:
         if r["group"] not in groups:
             continue
         s = r["summary"]
-        th = "-" if s["theory_max_rel_error"] is None else f"{s['theory_max_rel_error']:.3g}"
-        rows.append(f"| {r['label']} | {s['final_mean']:.3g} | {s['final_var']:.3g} | {s['max_deviation']:.3g} | "
-                    f"{th} | {'yes' if s['self_normalizing'] else 'no'} |")
+        if s.get("theory_max_rel_error") is None:
+            th = "-"
+        else:
+            th = f"{s['theory_max_rel_error']:.3g} ({s['theory_layers_compared']}/{r['settings']['depth']} layers)"
+        per_seed = s.get("verdict_per_seed")
+        agree = "-" if per_seed is None else f"{sum(v == s['self_normalizing'] for v in per_seed)}/{len(per_seed)}"
+        rows.append(f"| {r['label']} | {_number(s['final_mean'])} | {_number(s['final_var'])} | "
+                    f"{_number(s['max_deviation'])} | {th} | {'yes' if s['self_normalizing'] else 'no'} | {agree} |")
     return "\n".join(rows)
 
 
+def strict_json(value):
+    """``value`` with every non-finite float replaced by None and NumPy scalars by Python ones (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Writes ``path`` through a temporary file in its folder and os.replace: never a half-written file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def write_outputs(results: dict, out: str) -> list[str]:
+    """Writes results.json (strict JSON: non-finite values as null), the figures and report.md to ``out``."""
     from experiments import selfnorm_figures
 
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "results.json"), "w") as fh:
-        json.dump(results, fh, indent=1)
+    results = strict_json(results)
+    _write_atomic(os.path.join(out, "results.json"), json.dumps(results, indent=1, allow_nan=False))
     figures = selfnorm_figures.draw_all(results, out)
-    with open(os.path.join(out, "report.md"), "w") as fh:
-        fh.write(selfnorm_figures.report(results, figures, summary_table(results)))
+    _write_atomic(os.path.join(out, "report.md"), selfnorm_figures.report(results, figures, summary_table(results)))
     return figures
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def validate(c: StudyConfig) -> None:
+    """Raises ValueError for values the study cannot run, before any work."""
+    for name in ("width", "depth", "batch", "seeds", "heatmap_depth", "conv_channels", "image_size"):
+        if getattr(c, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(c, name)}")
+    if c.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {c.seed}")
+    if any(w < 1 for w in c.widths):
+        raise ValueError(f"--widths must all be >= 1, got {','.join(map(str, c.widths))}")
+    for name in c.variants:
+        ProbeConfig(activation=name)  # an unknown or non-elementwise name raises ValueError
+        try:
+            v = _variant(name)
+        except (ArithmeticError, ValueError) as e:
+            raise ValueError(f"--variants {name}: no self-normalizing scale and shift ({e})")
+        if not (math.isfinite(v.scale) and math.isfinite(v.shift)):
+            raise ValueError(f"--variants {name}: no finite self-normalizing scale and shift")
+    build_runs(dataclasses.replace(c, variants=()))  # validates activations and initializers
+
+
+def prepare_out(out: str, overwrite: bool) -> None:
+    """Creates the output folder and checks that it can be written, before any work."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SystemExit(f"error: --out {out} is an existing file, not a folder")
+    if os.path.exists(os.path.join(out, "results.json")) and not overwrite:
+        raise SystemExit(f"error: {out}/results.json exists; choose another --out or pass --overwrite")
+    probe_file = os.path.join(out, f".write-test-{os.getpid()}")
+    try:
+        os.makedirs(out, exist_ok=True)
+        with open(probe_file, "w") as fh:
+            fh.write("ok")
+        os.remove(probe_file)
+    except OSError as e:
+        raise SystemExit(f"error: cannot write to --out {out}: {e.strerror or e}")
+
+
+def config_from_argv(argv: Sequence[str] | None) -> tuple[StudyConfig, bool]:
+    """The StudyConfig of a command line (presets applied, values validated) and whether --overwrite was given."""
     def extra(parser):
         parser.add_argument("--quick", action="store_true", help="a small version of everything (seconds)")
         parser.add_argument("--full", action="store_true", help="depth 1000, width 1024 (for a GPU/TPU)")
@@ -378,9 +488,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.quick and args.full:
         raise SystemExit("error: --quick and --full exclude each other")
     preset = QUICK if args.quick else FULL if args.full else {}
-    defaults = StudyConfig()
-    # A preset changes only what the user did not set explicitly.
-    chosen = {k: v for k, v in preset.items() if getattr(args, k) == getattr(defaults, k)}
+    # A preset changes only the flags not on the command line (a flag given with its default value included).
+    given = cli.given_flags(StudyConfig, argv, __doc__, HELP, extra)
+    chosen = {k: v for k, v in preset.items() if k not in given}
     try:
         # The comma-list flags split inside brackets too: rejoin and split at top-level commas, and
         # expand swept hyperparameters ('elu(alpha=[0.5,1.0])') into one activation per value.
@@ -388,17 +498,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
             specs = registry.split_top_level(",".join(args.activations))
             chosen["activations"] = tuple(s for spec in specs for s in registry.expand_spec(spec))
         c = cli.config_from_args(StudyConfig, args, **chosen)
-        build_runs(dataclasses.replace(c, variants=()))  # validates names before any work
+        validate(c)
     except (ValueError, TypeError) as e:
         raise SystemExit(f"error: {e}")
-    if os.path.exists(os.path.join(c.out, "results.json")) and not args.overwrite:
-        raise SystemExit(f"error: {c.out}/results.json exists; choose another --out or pass --overwrite")
+    return c, args.overwrite
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Runs the study of a command line; returns the results as written to results.json (strict JSON)."""
+    c, overwrite = config_from_argv(argv)
+    prepare_out(c.out, overwrite)
     print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}, "
           f"width {c.width}, depth {c.depth}, {c.seeds} seeds")
     t0 = time.time()
     results = run_study(c)
     results["seconds"] = time.time() - t0
     figures = write_outputs(results, c.out)
+    results = strict_json(results)
     print(summary_table(results))
     print(f"\n{len(results['runs'])} configurations ({results['programs']} compiled programs) in "
           f"{results['seconds']:.0f} s; wrote {c.out}/results.json, "

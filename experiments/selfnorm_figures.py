@@ -1,5 +1,7 @@
 """Figures and the Markdown report of the depth study, drawn from results.json alone.
 
+results.json is strict JSON: a non-finite value is null there, and an array here (NaN, not drawn).
+
     python -m experiments.selfnorm_figures results/selfnorm_depth     # redraw without rerunning
 """
 
@@ -19,8 +21,17 @@ import numpy as np  # noqa: E402
 from jaxacts import theory  # noqa: E402
 
 
+def _array(values) -> np.ndarray:
+    """A list from results.json as floats: null (a value that was not finite) becomes NaN."""
+    return np.asarray([np.nan if v is None else v for v in values], np.float64)
+
+
+def _number(x, spec=".3g") -> str:
+    return "non-finite" if x is None or not math.isfinite(x) else format(x, spec)
+
+
 def _band(ax, y, label, color, log=False):
-    m, s = np.asarray(y["mean"]), np.asarray(y["std"])
+    m, s = _array(y["mean"]), _array(y["std"])
     layers = np.arange(1, len(m) + 1)
     ax.plot(layers, m, color=color, lw=1.5, label=label)
     low = np.maximum(m - s, 1e-12) if log else m - s
@@ -34,18 +45,19 @@ def depth_curves(results: dict, out: str) -> str:
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
     for ax, r in zip(axes.flat, runs):
         _band(ax, r["layers"]["var"], "variance", "tab:blue", log=True)
-        if r["theory"] is not None and not np.all(np.isnan(r["theory"]["var"])):
-            ax.plot(np.arange(1, len(r["theory"]["var"]) + 1), r["theory"]["var"], "--", color="navy", lw=1,
+        th = None if r["theory"] is None else {k: _array(v) for k, v in r["theory"].items()}
+        if th is not None and not np.all(np.isnan(th["var"])):
+            ax.plot(np.arange(1, len(th["var"]) + 1), th["var"], "--", color="navy", lw=1,
                     label="variance (theory)")
-        elif r["theory"] is not None:  # skip connections: theory gives the second moment only
-            ax.plot(np.arange(1, len(r["theory"]["second_moment"]) + 1), r["theory"]["second_moment"], "--",
+        elif th is not None:  # skip connections: theory gives the second moment only
+            ax.plot(np.arange(1, len(th["second_moment"]) + 1), th["second_moment"], "--",
                     color="navy", lw=1, label="second moment (theory)")
         ax.set_yscale("log")
         ax.axhline(1.0, color="gray", lw=0.6)
         twin = ax.twinx()
         _band(twin, r["layers"]["mean"], "mean", "tab:orange")
-        if r["theory"] is not None and not np.all(np.isnan(r["theory"]["mean"])):
-            twin.plot(np.arange(1, len(r["theory"]["mean"]) + 1), r["theory"]["mean"], "--", color="saddlebrown", lw=1,
+        if th is not None and not np.all(np.isnan(th["mean"])):
+            twin.plot(np.arange(1, len(th["mean"]) + 1), th["mean"], "--", color="saddlebrown", lw=1,
                       label="mean (theory)")
         twin.axhline(0.0, color="gray", lw=0.6, ls=":")
         verdict = "self-normalizing" if r["summary"]["self_normalizing"] else "not self-normalizing"
@@ -77,6 +89,7 @@ def heatmap(results: dict, out: str) -> str | None:
     grid = np.full((len(acts), len(inits)), np.nan)
     for r in runs:
         v = r["summary"]["final_var"]
+        v = np.nan if v is None else v
         grid[acts.index(r["settings"]["activation"]), inits.index(r["settings"]["init"])] = v
     with np.errstate(all="ignore"):
         logv = np.log10(np.clip(grid, 1e-30, 1e30))
@@ -122,7 +135,7 @@ def grad_norms(results: dict, out: str) -> str:
     runs = [r for r in results["runs"] if r["group"] == "curves" and r["settings"]["architecture"] != "conv"]
     fig, ax = plt.subplots(figsize=(8, 5))
     for r in runs:
-        g = np.asarray(r["layers"]["grad_norm"]["mean"])
+        g = _array(r["layers"]["grad_norm"]["mean"])
         if np.all(np.isfinite(g)) and np.all(g > 0):
             ax.plot(np.arange(1, len(g) + 1), g / g[-1], lw=1.2, label=r["label"])
     ax.set_yscale("log")
@@ -164,31 +177,51 @@ def draw_all(results: dict, out: str) -> list[str]:
     return [n for n in names if n]
 
 
+def _seed_sentence(results: dict) -> str:
+    """How far the verdicts move across seeds: the criterion on each seed's own curves vs on their average."""
+    runs = [r for r in results["runs"] if r["summary"].get("verdict_per_seed") is not None]
+    if not runs:
+        return "No per-seed verdicts in these results."
+    seeds = len(runs[0]["summary"]["verdict_per_seed"])
+    split = [r for r in runs if r["summary"]["seed_agreement"] < 1]
+    text = (f"Applied to each of the {seeds} seeds' curves alone, the criterion gives the verdict of the "
+            f"seed-averaged curves for every seed in {len(runs) - len(split)} of {len(runs)} configurations")
+    if not split:
+        return text + "."
+    listed = "; ".join(f"{r['label']} ({'yes' if r['summary']['self_normalizing'] else 'no'} on the average, "
+                       f"{sum(r['summary']['verdict_per_seed'])}/{seeds} seeds yes)" for r in split)
+    return f"{text}; the seeds disagree on: {listed}."
+
+
 def report(results: dict, figures: list[str], table: str) -> str:
     t = results["theory"]
     env = results["environment"]
     base = next(r for r in results["runs"] if r["group"] == "curves")
-    bm, bv = np.asarray(base["layers"]["mean"]["mean"]), np.asarray(base["layers"]["var"]["mean"])
+    bm, bv = _array(base["layers"]["mean"]["mean"]), _array(base["layers"]["var"]["mean"])
+    seconds = results.get("seconds")
     lines = [
         "# Self-normalization depth study",
         "",
         f"Backend {env['backend']}, {env['device_count']} device(s), jax {env['jax_version']}; "
-        f"{len(results['runs'])} configurations in {results.get('seconds', float('nan')):.0f} s.",
+        f"{len(results['runs'])} configurations in {_number(seconds, '.0f')} s.",
         "",
         f"**Criterion.** {results['criterion']}.",
         "",
         "## Findings",
         "",
         f"- {base['label']}, width {base['settings']['width']}, depth {base['settings']['depth']}: per-layer mean in "
-        f"[{bm.min():.3f}, {bm.max():.3f}], variance in [{bv.min():.3f}, {bv.max():.3f}] "
+        f"[{_number(bm.min(), '.3f')}, {_number(bm.max(), '.3f')}], variance in "
+        f"[{_number(bv.min(), '.3f')}, {_number(bv.max(), '.3f')}] "
         f"(mean over {base['settings']['seeds']} seeds).",
     ]
     for r in results["runs"]:
         if r["group"] != "curves" or r is base:
             continue
         s = r["summary"]
-        th = "" if s["theory_max_rel_error"] is None else f"; theory's second moment within {100 * s['theory_max_rel_error']:.1f}%"
-        lines.append(f"- {r['label']}: final mean {s['final_mean']:.3g}, final variance {s['final_var']:.3g} -> "
+        th = ("" if s.get("theory_max_rel_error") is None else
+              f"; theory's second moment within {100 * s['theory_max_rel_error']:.1f}% on the "
+              f"{s['theory_layers_compared']} of {r['settings']['depth']} layers where both are finite and nonzero")
+        lines.append(f"- {r['label']}: final mean {_number(s['final_mean'])}, final variance {_number(s['final_var'])} -> "
                      f"{'self-normalizing' if s['self_normalizing'] else 'not self-normalizing'}{th}.")
     lines += [
         "",
@@ -204,7 +237,7 @@ def report(results: dict, figures: list[str], table: str) -> str:
     for name, v in t["self_normalizing_variants"].items():
         lines.append(f"  - {name}: lambda = {v['scale']:.6f}, beta = {v['shift']:+.6f}, spectral norm "
                      f"{v['spectral_norm']:.4f} -> {'attracting' if v['attracting'] else 'not attracting'}")
-    lines += ["", "## Summary table", "", table, "", "## Figures", ""]
+    lines += ["", "## Seeds", "", _seed_sentence(results), "", "## Summary table", "", table, "", "## Figures", ""]
     lines += [f"![{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
 

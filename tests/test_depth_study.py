@@ -156,7 +156,22 @@ def test_study_quick_end_to_end(tmp_path):
                  "selu_map_field.png", "grad_norm.png", "width_drift.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
     with open(os.path.join(out, "results.json")) as fh:
-        saved = json.load(fh)
+        text = fh.read()
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    saved = json.loads(text, parse_constant=refuse)  # strict JSON: no NaN or Infinity tokens
+    assert sorted(os.listdir(out)) == sorted(["results.json", "report.md", "depth_curves.png", "grad_norm.png",
+                                              "heatmap_final_variance.png", "selu_map_field.png", "width_drift.png"])
+    skip = next(r for r in saved["runs"] if r["label"] == "SELU, skip connections")
+    assert skip["theory"]["mean"][0] is None  # the theory does not track it: null, not NaN
+    for r in saved["runs"]:
+        s = r["summary"]
+        assert len(s["verdict_per_seed"]) == results["config"]["seeds"]
+        assert s["seed_agreement"] == np.mean([v == s["self_normalizing"] for v in s["verdict_per_seed"]])
+        assert 0 <= s["theory_layers_compared"] <= r["settings"]["depth"]
+    assert "of the seed-averaged curves for every seed in" in open(os.path.join(out, "report.md")).read()
     assert saved["theory"]["selu_alpha_01"] == pytest.approx(1.6732632423543772, abs=1e-12)
     assert saved["theory"]["selu_spectral_norm_at_0_1"] == pytest.approx(0.7877, abs=1e-4)
     assert saved["theory"]["self_normalizing_variants"]["elu"]["attracting"]
@@ -176,6 +191,90 @@ def test_study_quick_end_to_end(tmp_path):
     # nothing already written is lost: a second run into the same folder refuses
     with pytest.raises(SystemExit, match="exists"):
         selfnorm_depth.main(["--quick", "--out", out])
+
+
+def _no_work(monkeypatch):
+    from experiments import selfnorm_depth
+
+    def run_study(*args, **kwargs):
+        raise AssertionError("the study ran before its arguments were checked")
+
+    monkeypatch.setattr(selfnorm_depth, "run_study", run_study)
+    return selfnorm_depth
+
+
+@pytest.mark.parametrize("flags", [["--seeds", "0"], ["--batch", "0"], ["--seeds", "-1"], ["--variants", "nope"],
+                                   ["--variants", "maxout"], ["--image-size", "0"], ["--width", "0"],
+                                   ["--widths", "32,0"], ["--heatmap-depth", "0"], ["--seed", "-1"]])
+def test_study_refuses_bad_values_before_any_work(tmp_path, monkeypatch, flags):
+    selfnorm_depth = _no_work(monkeypatch)
+    out = tmp_path / "x"
+    with pytest.raises(SystemExit, match=r"^error: .*"):
+        selfnorm_depth.main(["--quick", "--out", str(out)] + flags)
+    assert not os.path.exists(out)
+
+
+def test_study_refuses_an_unusable_out_before_any_work(tmp_path, monkeypatch):
+    selfnorm_depth = _no_work(monkeypatch)
+    existing = tmp_path / "a_file"
+    existing.write_text("x")
+    with pytest.raises(SystemExit, match="error: --out .* is an existing file"):
+        selfnorm_depth.main(["--quick", "--out", str(existing)])
+    with pytest.raises(SystemExit, match="error: cannot write to --out"):
+        selfnorm_depth.main(["--quick", "--out", str(existing / "under")])
+    assert existing.read_text() == "x"
+
+
+def test_results_json_is_replaced_whole_or_not_at_all(tmp_path):
+    from experiments import selfnorm_depth
+
+    (tmp_path / "results.json").write_text("earlier results")
+    with pytest.raises(TypeError):  # fails while serializing: the earlier file must survive intact
+        selfnorm_depth.write_outputs({"runs": [1.0, object()]}, str(tmp_path))
+    assert (tmp_path / "results.json").read_text() == "earlier results"
+    assert os.listdir(tmp_path) == ["results.json"]
+
+
+def test_a_preset_changes_only_flags_not_given(tmp_path):
+    from experiments import selfnorm_depth
+
+    # 256 and 200 are the defaults: given explicitly they still beat --quick's 64 and 24.
+    c, _ = selfnorm_depth.config_from_argv(["--quick", "--width", "256", "--depth", "200", "--seeds", "3",
+                                            "--out", str(tmp_path)])
+    assert (c.width, c.depth, c.seeds) == (256, 200, 3)
+    assert (c.batch, c.heatmap_depth, c.variants) == (32, 12, ("tanh", "elu"))  # not given: the preset's
+
+
+def test_theory_error_covers_the_layers_it_can_and_says_how_many():
+    from experiments import selfnorm_depth
+
+    layer = lambda v: {"mean": v, "std": [0.0] * len(v)}
+    measured = {"mean": layer([0.0] * 5), "var": layer([1.0] * 5), "second_moment": layer([1.0, 2.0, 0.5, np.inf, 1e-40])}
+    predicted = {"second_moment": [1.0, 1.0, 0.0, 1.0, 1e-45]}  # layer 3 is not finite, layer 2 predicts 0
+    s = selfnorm_depth._summary(measured, predicted)
+    assert s["theory_layers_compared"] == 3
+    assert s["theory_max_rel_error"] == pytest.approx(1e5 - 1)
+    s = selfnorm_depth._summary(measured, {"second_moment": [np.nan] * 5})
+    assert (s["theory_max_rel_error"], s["theory_layers_compared"]) == (None, 0)
+    table = selfnorm_depth.summary_table({"runs": [{"label": "x", "group": "curves", "settings": {"depth": 5},
+                                                    "summary": selfnorm_depth._summary(measured, predicted)}]})
+    assert "| 1e+05 (3/5 layers) |" in table
+
+
+def test_a_configuration_does_not_depend_on_the_rest_of_the_grid():
+    from experiments import selfnorm_depth
+
+    tiny = selfnorm_depth.StudyConfig(width=8, depth=4, batch=8, seeds=2, activations=("selu",),
+                                      inits=("lecun_normal",), heatmap_depth=4, widths=(8,), conv_channels=2,
+                                      image_size=2, variants=())
+    alone = selfnorm_depth.run_study(tiny, progress=False)["runs"]
+    more = selfnorm_depth.run_study(dataclasses.replace(tiny, variants=("tanh",), widths=(4, 8)), progress=False)["runs"]
+    assert len(more) == len(alone) + 2
+    more = {r["label"]: r for r in more}
+    for r in alone:  # same label and settings -> the same networks and inputs, wherever it sits in the grid
+        assert r["layers"] == more[r["label"]]["layers"], r["label"]
+    # distinct configurations of equal probe settings still draw distinct networks
+    assert alone[0]["layers"] != next(r for r in alone if r["label"] == "SELU, width 8")["layers"]
 
 
 def test_study_rejects_bad_names(tmp_path):

@@ -49,10 +49,26 @@ def config_from_args(cls: type, args: argparse.Namespace, **overrides: Any):
     return cls(**values)
 
 
-def parse(cls: type, argv: Sequence[str] | None, description: str, help_texts: dict[str, str] | None = None,
-          extra: typing.Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def _parser(cls: type, description: str, help_texts: dict[str, str] | None,
+            extra: typing.Callable[[argparse.ArgumentParser], None] | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser, cls, help_texts)
     if extra:
         extra(parser)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse(cls: type, argv: Sequence[str] | None, description: str, help_texts: dict[str, str] | None = None,
+          extra: typing.Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    return _parser(cls, description, help_texts, extra).parse_args(argv)
+
+
+def given_flags(cls: type, argv: Sequence[str] | None, description: str = "",
+                help_texts: dict[str, str] | None = None,
+                extra: typing.Callable[[argparse.ArgumentParser], None] | None = None) -> set[str]:
+    """The destinations of the flags present in ``argv`` (a flag given with its default value counts):
+    ``argv`` parsed once more with every default suppressed. Call after :func:`parse` has accepted ``argv``."""
+    parser = _parser(cls, description, help_texts, extra)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
