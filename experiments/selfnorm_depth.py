@@ -451,7 +451,10 @@ def validate(c: StudyConfig) -> None:
     if any(w < 1 for w in c.widths):
         raise ValueError(f"--widths must all be >= 1, got {','.join(map(str, c.widths))}")
     for name in c.variants:
-        ProbeConfig(activation=name)  # an unknown or non-elementwise name raises ValueError
+        try:
+            ProbeConfig(activation=name)  # an unknown or non-elementwise name raises ValueError
+        except ValueError as e:
+            raise ValueError(f"--variants: {e}")
         try:
             v = _variant(name)
         except (ArithmeticError, ValueError) as e:

@@ -155,6 +155,7 @@ class Checks:
             "warmup without warmup schedule": ["--warmup-steps", "10"],
             "validation fraction above 1": ["--val-fraction", "1.5"],
             "out is a file": ["--out", file_path],
+            "out under a file": ["--out", os.path.join(file_path, "sub")],
         }
         for name, extra in cases.items():
             out = extra[extra.index("--out") + 1] if "--out" in extra else self.path(name)
@@ -344,12 +345,14 @@ class Checks:
             fh.write("x")
         cases = {
             "out is a file": ["--out", file_path],
+            "out under a file": ["--out", os.path.join(file_path, "sub")],
             "zero seeds": ["--seeds", "0"],
             "zero batch": ["--batch", "0"],
             "negative seeds": ["--seeds", "-1"],
             "unknown variant": ["--variants", "nope"],
             "zero image size": ["--image-size", "0"],
             "unknown activation": ["--activations", "selu,sleu"],
+            "negative seed": ["--seed", "-1"],
         }
         for name, extra in cases.items():
             out = [] if "--out" in extra else ["--out", self.path("study " + name)]
