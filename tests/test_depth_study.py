@@ -171,7 +171,8 @@ def test_study_quick_end_to_end(tmp_path):
         assert len(s["verdict_per_seed"]) == results["config"]["seeds"]
         assert s["seed_agreement"] == np.mean([v == s["self_normalizing"] for v in s["verdict_per_seed"]])
         assert 0 <= s["theory_layers_compared"] <= r["settings"]["depth"]
-    assert "of the seed-averaged curves for every seed in" in open(os.path.join(out, "report.md")).read()
+    with open(os.path.join(out, "report.md")) as fh:
+        assert "of the seed-averaged curves for every seed in" in fh.read()
     assert saved["theory"]["selu_alpha_01"] == pytest.approx(1.6732632423543772, abs=1e-12)
     assert saved["theory"]["selu_spectral_norm_at_0_1"] == pytest.approx(0.7877, abs=1e-4)
     assert saved["theory"]["self_normalizing_variants"]["elu"]["attracting"]
