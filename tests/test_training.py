@@ -125,13 +125,15 @@ def test_train_step_compiles_once():
     chex.assert_shape(metrics["loss"], (2,))
 
 
-def test_epoch_compiles_once_and_equals_the_steps_it_scans():
-    # The compiled epoch (a lax.scan over steps, then evaluation) against the same steps taken one by one.
+@pytest.mark.parametrize("scan", [True, False], ids=["scanned", "dispatched"])
+def test_epoch_compiles_once_and_equals_the_steps_it_scans(scan):
+    # The compiled epoch (a lax.scan over steps, or its steps dispatched one by one as a CNN is on the
+    # CPU, then evaluation) against the same steps taken with the public single step.
     data, graphdef, state, tx, schedule = _setup(2, M.ModelConfig(activation="rrelu", depth=2, width=16,
                                                                   dropout="standard", dropout_rate=0.2))
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     run_keys = jax.random.split(jax.random.key(7), 2)
-    epoch = M.make_train_epoch(graphdef, tx, schedule, batch_size=16)
+    epoch = M.make_train_epoch(graphdef, tx, schedule, batch_size=16, scan=scan)
     step = M.make_train_step(graphdef, tx, schedule)
     by_step = jax.tree.map(jnp.copy, state)
     with jax.default_matmul_precision("highest"):
@@ -142,7 +144,7 @@ def test_epoch_compiles_once_and_equals_the_steps_it_scans():
                 keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), e * 6 + t))(run_keys)
                 by_step, m = step(by_step, x, y, order[:, t], keys)
                 np.testing.assert_allclose(metrics["loss"][t], m["loss"], rtol=1e-5)
-    assert epoch._cache_size() == 1
+    assert all(f._cache_size() == 1 for f in ((epoch,) if scan else epoch.compiled))
     chex.assert_trees_all_close(state.params, by_step.params, rtol=1e-5, atol=1e-6)
     chex.assert_shape(metrics["loss"], (6, 2))
     chex.assert_shape(evals["test_accuracy"], (2,))

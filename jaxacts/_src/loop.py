@@ -338,7 +338,8 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     graphdef, state = T.init_state(init_keys, config.model, data.example_shape, data.num_classes, tx,
                                    T.run_hyperparameters(settings, S))
     epoch_fn = T.make_train_epoch(graphdef, tx, schedule, batch_size=config.batch_size, mesh=mesh,
-                                  layer_stats=config.layer_stats)
+                                  layer_stats=config.layer_stats,
+                                  scan=T.scan_steps_by_default(config.model.kind))
     evaluate = T.make_evaluate(graphdef)
     put = (lambda a: jnp.asarray(a)) if mesh is None else (
         lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())))

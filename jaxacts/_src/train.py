@@ -314,9 +314,19 @@ def hidden_stats(graphdef, state, x) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in jax.jit(lambda s: _hidden_stats(graphdef, s, x))(state).items()}
 
 
+def scan_steps_by_default(model_kind: str) -> bool:
+    """Whether an epoch's steps run inside one ``lax.scan`` (else: one compiled step dispatched per step).
+
+    XLA's CPU backend runs convolutions inside a loop some 40 times slower than the same convolution
+    dispatched on its own, so on the CPU a CNN's steps are dispatched from Python, asynchronously (no
+    host sync per step: metrics stay on the device until the epoch's end). Everywhere else, scan.
+    """
+    return not (jax.default_backend() == "cpu" and model_kind == "cnn")
+
+
 def make_train_epoch(graphdef, tx, schedule, *, batch_size: int, mesh: jax.sharding.Mesh | None = None,
-                     layer_stats: bool = False):
-    """One compiled epoch for R runs.
+                     layer_stats: bool = False, scan: bool = True):
+    """One epoch for R runs, compiled once.
 
     ``epoch(state, run_keys (R,), epoch, x_train, y_train, held_out) -> (state, step_metrics, evals)``:
     the epoch's batches are drawn on device from ``run_keys`` (a permutation from
@@ -325,39 +335,66 @@ def make_train_epoch(graphdef, tx, schedule, *, batch_size: int, mesh: jax.shard
     in the epoch is put back to its state at the epoch's start (finite, as checked then); then each held-out
     set ``held_out[name] = (x, y)`` is evaluated: ``evals[f"{name}_loss"]``, ``evals[f"{name}_accuracy"]``
     of shape (R,), plus per-layer statistics on the first 512 training examples with ``layer_stats``.
+    With ``scan=False`` the same steps are dispatched one compiled step at a time (see
+    :func:`scan_steps_by_default`); the results are the same computation.
     """
     step = _make_step(graphdef, tx, schedule)
     batch_sharding = None if mesh is None else _shardings(mesh)[2]
 
-    def epoch_fn(state, run_keys, epoch, x_train, y_train, held_out):
-        n = x_train.shape[0]
-        indices = jax.vmap(lambda k: epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), epoch), n,
-                                                   batch_size))(run_keys)  # (R, steps, B)
-        steps = indices.shape[1]
+    def order(run_keys, epoch, n):
+        return jax.vmap(lambda k: epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), epoch), n,
+                                                batch_size))(run_keys)  # (R, steps, B)
 
-        def body(state, xs):
-            t, idx = xs
-            if batch_sharding is not None:
-                idx = jax.lax.with_sharding_constraint(idx, batch_sharding)
-            global_step = epoch * steps + t
-            keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), global_step))(run_keys)
-            return step(state, x_train, y_train, idx, keys)
+    def one_step(state, run_keys, epoch, t, idx, x_train, y_train):
+        if batch_sharding is not None:
+            idx = jax.lax.with_sharding_constraint(idx, batch_sharding)
+        global_step = epoch * (x_train.shape[0] // batch_size) + t
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), global_step))(run_keys)
+        return step(state, x_train, y_train, idx, keys)
 
-        start = state
-        state, metrics = jax.lax.scan(body, state, (jnp.arange(steps), jnp.swapaxes(indices, 0, 1)))
+    def finish(start, state, x_train, held_out):
         state = _hold_diverged(start, state)
         evals = {}
         for name, (x, y) in held_out.items():
             evals[f"{name}_loss"], evals[f"{name}_accuracy"] = _evaluate(graphdef, state, x, y)
         if layer_stats:
             evals.update({f"layer_{k}": v for k, v in _hidden_stats(graphdef, state, x_train[:512]).items()})
+        return state, evals
+
+    def epoch_fn(state, run_keys, epoch, x_train, y_train, held_out):
+        indices = order(run_keys, epoch, x_train.shape[0])
+        body = lambda st, xs: one_step(st, run_keys, epoch, xs[0], xs[1], x_train, y_train)
+        start = state
+        state, metrics = jax.lax.scan(body, state, (jnp.arange(indices.shape[1]), jnp.swapaxes(indices, 0, 1)))
+        state, evals = finish(start, state, x_train, held_out)
         return state, metrics, evals
 
-    if mesh is None:
-        return jax.jit(epoch_fn, donate_argnums=0)
-    runs, replicated, _ = _shardings(mesh)
-    return jax.jit(epoch_fn, donate_argnums=0, in_shardings=(runs, runs, None, replicated, replicated, replicated),
-                   out_shardings=(runs, None, None))
+    shardings = {}
+    if mesh is not None:
+        runs, replicated, _ = _shardings(mesh)
+        shardings = dict(in_shardings=(runs, runs, None, replicated, replicated, replicated),
+                         out_shardings=(runs, None, None))
+    if scan:
+        return jax.jit(epoch_fn, donate_argnums=0, **shardings)
+
+    # Dispatched steps: the start state is kept (not donated) for the divergence hold at the end.
+    order_jit = jax.jit(order, static_argnums=2)
+    step_jit = jax.jit(lambda state, run_keys, epoch, t, indices, x, y: one_step(
+        state, run_keys, epoch, t, jax.lax.dynamic_index_in_dim(indices, t, axis=1, keepdims=False), x, y))
+    finish_jit = jax.jit(lambda start, state, metrics, x, held_out: (*finish(start, state, x, held_out),
+                                                                      jax.tree.map(lambda *m: jnp.stack(m), *metrics)))
+
+    def dispatched(state, run_keys, epoch, x_train, y_train, held_out):
+        indices = order_jit(run_keys, epoch, x_train.shape[0])
+        start, metrics = state, []
+        for t in range(indices.shape[1]):
+            state, m = step_jit(state, run_keys, epoch, t, indices, x_train, y_train)
+            metrics.append(m)
+        state, evals, metrics = finish_jit(start, state, metrics, x_train, held_out)
+        return state, metrics, evals
+
+    dispatched.compiled = (order_jit, step_jit, finish_jit)  # for tests that count compilations
+    return dispatched
 
 
 def run_mesh(runs: int, batch_size: int, devices=None) -> jax.sharding.Mesh | None:
