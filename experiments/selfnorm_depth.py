@@ -238,7 +238,6 @@ def _theory_for(run: Run, inputs: np.ndarray) -> dict | None:
     if p.dropout != "none":
         return None  # the pooled map does not model dropout noise
     sigma_w2 = initializers.weight_variance_gain(p.init, p.width, p.width)
-    f = _Scaled(p.activation, p.scale, p.shift)
     q_in = float(np.mean(inputs.astype(np.float64) ** 2))
     return predict_layers(p.activation, p.scale, p.shift, q_in, p.depth, sigma_w2, p.architecture == "skip")
 

@@ -397,7 +397,7 @@ def main(argv=None) -> int:
             getattr(checks, g)()
     counts = {k: sum(r[2] == k for r in checks.results) for k in
               ("ok", "clear", "traceback", "wrong", "silent", "unclear")}
-    print(f"\n| tried | ok | clear errors | tracebacks | wrong results | silent acceptances | unclear errors |")
+    print("\n| tried | ok | clear errors | tracebacks | wrong results | silent acceptances | unclear errors |")
     print("|---|---|---|---|---|---|---|")
     print(f"| {len(checks.results)} | {counts['ok']} | {counts['clear']} | {counts['traceback']} | {counts['wrong']} | "
           f"{counts['silent']} | {counts['unclear']} |")
