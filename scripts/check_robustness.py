@@ -300,7 +300,8 @@ class Checks:
             status, detail = classify_refusal(r)
             if status == "clear" and expect not in r.output:
                 status, detail = "unclear", detail
-            if status == "clear" and os.path.isdir(os.path.join(out, "checkpoints")):
+            kept = os.path.join(out, "checkpoints")
+            if status == "clear" and os.path.isdir(kept) and os.listdir(kept):
                 if not np.all(np.isfinite(params(out))):  # the latest kept checkpoint, the one --resume takes
                     status, detail = "wrong", "the kept checkpoint is not finite"
             self.record("diverge", name, status, detail)
