@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxacts import models as M
+from jaxacts import data as D
 
 
 def init_mlp(key: jax.Array, sizes: list[int]) -> list[dict[str, jax.Array]]:
@@ -75,7 +75,7 @@ def lean_run(*, epochs: int = 60, seeds: int = 3, batch_size: int = 100, depth: 
     """Trains ``seeds`` ReLU MLPs together; returns per-seed final test accuracy/loss, per-epoch mean test
     accuracy, the final mean training loss, and the seconds spent on data and in total."""
     t0, c0 = time.perf_counter(), time.process_time()
-    data = M.load_dataset(dataset, seed=seed)
+    data = D.load_dataset(dataset, seed=seed)
     data_seconds = time.perf_counter() - t0
     x_train = jnp.asarray(data.x_train.reshape(data.x_train.shape[0], -1))
     y_train = jnp.asarray(data.y_train)

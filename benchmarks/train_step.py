@@ -42,6 +42,7 @@ import optax
 from flax import nnx
 
 from jaxacts import models as M
+from jaxacts import training as T
 
 PRECISIONS = ("highest", "high", "default")
 
@@ -89,10 +90,10 @@ def _batch(batch: int, in_features: int):
 
 def package_step(seeds: int, depth: int, width: int, batch: int):
     """One call = one step of the package's compiled train step for ``seeds`` models."""
-    tx, schedule = M.make_optimizer(M.OptimConfig("adam", 1e-3), 1000)
-    graphdef, state = M.init_state(jax.random.split(jax.random.key(0), seeds), _model_config(depth, width), (width,),
+    tx, schedule = T.make_optimizer(T.OptimConfig("adam", 1e-3), 1000)
+    graphdef, state = T.init_state(jax.random.split(jax.random.key(0), seeds), _model_config(depth, width), (width,),
                                    10, tx)
-    step = M.make_train_step(graphdef, tx, schedule)
+    step = T.make_train_step(graphdef, tx, schedule)
     x, y = _batch(batch, width)
     indices = jnp.tile(jnp.arange(batch, dtype=jnp.int32)[None], (seeds, 1))
     keys = jax.random.split(jax.random.key(3), seeds)

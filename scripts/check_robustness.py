@@ -92,7 +92,7 @@ def snapshot(folder: str) -> dict:
 
 def params(out: str) -> np.ndarray:
     sys.path.insert(0, ROOT)
-    from jaxacts.models import param_vector
+    from jaxacts.training import param_vector
 
     return param_vector(out)
 

@@ -16,6 +16,8 @@ import pytest
 
 import jax
 from jaxacts import models as M
+from jaxacts import data as D
+from jaxacts import training as T
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # synthetic: 1500 training examples, so 15 steps an epoch at batch 100; a checkpoint every epoch.
@@ -104,7 +106,7 @@ def test_killed_then_interrupted_then_resumed_equals_an_uninterrupted_run(tmp_pa
     assert "the checkpoint at step" in message[0]
     run_to_end(out, "--epochs", "20", "--resume")
     assert rows(out) == rows(ref_out)  # line for line: nothing lost, nothing duplicated
-    np.testing.assert_array_equal(M.param_vector(out), M.param_vector(ref_out))
+    np.testing.assert_array_equal(T.param_vector(out), T.param_vector(ref_out))
     with open(os.path.join(out, "summary.json")) as fh:
         assert json.load(fh)["test_accuracy"] == ref_summary["test_accuracy"]
 
@@ -131,11 +133,11 @@ def test_damaged_latest_checkpoint_falls_back_to_the_older_one(finished, referen
     with open(victim, "wb") as fh:
         fh.write(bytes(data))
     with open(os.path.join(finished, "config.json")) as fh:
-        config = M.config_from_dict(json.load(fh))
-    M.fit(config, finished, resume=True, progress=False)
+        config = T.config_from_dict(json.load(fh))
+    T.fit(config, finished, resume=True, progress=False)
     assert f"checkpoint {steps[-1]} is damaged (checksum mismatch); moved to" in capsys.readouterr().err
     # (this process enables x64, the reference ran without: equal up to float rounding)
-    np.testing.assert_allclose(M.param_vector(finished), M.param_vector(reference[0]), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(T.param_vector(finished), T.param_vector(reference[0]), rtol=1e-4, atol=1e-6)
 
 
 def test_random_bytes_in_every_checkpoint_is_a_clear_error(finished):
@@ -198,10 +200,10 @@ def test_lost_and_cut_log_rows_are_reported(tmp_path, reference, capsys):
 
 
 def test_a_loss_that_explodes_but_stays_finite_is_divergence(tmp_path):
-    with pytest.raises(M.TrainingDiverged, match="exceeds 1000 x its first step's loss"):
-        M.fit(M.TrainConfig(dataset="synthetic", model=M.ModelConfig(depth=2, width=16), epochs=3, batch_size=100,
-                            optim=M.OptimConfig("adam", lr=1e6)), str(tmp_path / "boom"), progress=False)
-    restored = M.param_vector(str(tmp_path / "boom"))
+    with pytest.raises(T.TrainingDiverged, match="exceeds 1000 x its first step's loss"):
+        T.fit(T.TrainConfig(dataset="synthetic", model=M.ModelConfig(depth=2, width=16), epochs=3, batch_size=100,
+                            optim=T.OptimConfig("adam", lr=1e6)), str(tmp_path / "boom"), progress=False)
+    restored = T.param_vector(str(tmp_path / "boom"))
     assert np.all(np.isfinite(restored))  # the kept checkpoint is good
 
 
@@ -235,8 +237,8 @@ def test_out_or_data_dir_that_is_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SystemExit, match="is a file, not a folder"):
         train("--out", str(tmp_path / "file"), "--dataset", "synthetic")
-    with pytest.raises(M.DataError, match="is not a folder"):
-        M.load_dataset("cifar10", data_dir=str(tmp_path / "file"))
+    with pytest.raises(D.DataError, match="is not a folder"):
+        D.load_dataset("cifar10", data_dir=str(tmp_path / "file"))
 
 
 def _npz(path, n_train=6, n_test=2, **override):
@@ -260,38 +262,38 @@ def _npz(path, n_train=6, n_test=2, **override):
 def test_cifar_npz_is_validated_field_by_field(tmp_path, override, message):
     _npz(tmp_path, **override)
     if message is None:
-        assert M.load_dataset("cifar10", data_dir=str(tmp_path)).x_train.std() < 1e-6  # 0.5 everywhere
+        assert D.load_dataset("cifar10", data_dir=str(tmp_path)).x_train.std() < 1e-6  # 0.5 everywhere
         return
-    with pytest.raises(M.DataError, match="cifar10.npz: field " + message):
-        M.load_dataset("cifar10", data_dir=str(tmp_path))
+    with pytest.raises(D.DataError, match="cifar10.npz: field " + message):
+        D.load_dataset("cifar10", data_dir=str(tmp_path))
 
 
 def test_other_loader_faults_are_data_errors(tmp_path):
     (tmp_path / "cifar10.npz").write_bytes(b"not a zip file at all")
-    with pytest.raises(M.DataError, match="not an .npz file"):
-        M.load_dataset("cifar10", data_dir=str(tmp_path))
+    with pytest.raises(D.DataError, match="not an .npz file"):
+        D.load_dataset("cifar10", data_dir=str(tmp_path))
     import gzip
     broken = bytearray(gzip.compress(b"\x00" * 4000))
     broken[20:40] = b"\xff" * 20
     (tmp_path / "bad.gz").write_bytes(bytes(broken))
-    with pytest.raises(M.DataError, match="corrupt gzip"):
-        M.read_idx(str(tmp_path / "bad.gz"))
+    with pytest.raises(D.DataError, match="corrupt gzip"):
+        D.read_idx(str(tmp_path / "bad.gz"))
     import pickle
     batches = tmp_path / "b"
     batches.mkdir()
     (batches / "data_batch_1").write_bytes(pickle.dumps(np.zeros((2, 3072), np.uint8)))
     (batches / "test_batch").write_bytes(pickle.dumps(np.zeros((2, 3072), np.uint8)))
-    with pytest.raises(M.DataError, match="not a CIFAR-10 python batch"):
-        M.load_dataset("cifar10", data_dir=str(batches))
+    with pytest.raises(D.DataError, match="not a CIFAR-10 python batch"):
+        D.load_dataset("cifar10", data_dir=str(batches))
     (batches / "data_batch_1").write_bytes(pickle.dumps({b"data": np.full((2, 3072), 0.5), b"labels": [0, 1]}))
     (batches / "test_batch").write_bytes(pickle.dumps({b"data": np.full((2, 3072), 3.0), b"labels": [0, 1]}))
-    with pytest.raises(M.DataError, match=r"test_batch: field 'data' holds float pixels in \[3, 3\]"):
-        M.load_dataset("cifar10", data_dir=str(batches))
+    with pytest.raises(D.DataError, match=r"test_batch: field 'data' holds float pixels in \[3, 3\]"):
+        D.load_dataset("cifar10", data_dir=str(batches))
     idx = tmp_path / "idx"
     idx.mkdir()
     header = lambda code, shape: bytes([0, 0, 0x08, len(shape)]) + b"".join(int(s).to_bytes(4, "big") for s in shape)
     for split in ("train", "t10k"):
         (idx / f"{split}-images-idx3-ubyte").write_bytes(header(8, (0, 28, 28)))
         (idx / f"{split}-labels-idx1-ubyte").write_bytes(header(8, (0,)))
-    with pytest.raises(M.DataError, match="the train set is empty"):
-        M.load_dataset("mnist", data_dir=str(idx))
+    with pytest.raises(D.DataError, match="the train set is empty"):
+        D.load_dataset("mnist", data_dir=str(idx))

@@ -17,6 +17,8 @@ import pytest
 from flax import nnx
 
 from jaxacts import models as M
+from jaxacts import data as D
+from jaxacts import training as T
 
 SMALL = M.ModelConfig(kind="mlp", activation="relu", depth=2, width=32)
 
@@ -33,7 +35,7 @@ def tiny_dataset(n=96, d=6, classes=3, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d)).astype(np.float32)
     y = (np.argmax(x[:, :classes], 1)).astype(np.int32)
-    return M.Dataset("tiny", x, y, x[:32], y[:32], classes)
+    return D.Dataset("tiny", x, y, x[:32], y[:32], classes)
 
 
 def n_params(model):
@@ -99,7 +101,7 @@ def test_model_config_errors_are_clear():
     with pytest.raises(ValueError, match="norm 'group'"):
         M.ModelConfig(norm="group")
     with pytest.raises(ValueError, match="optimizer 'adamax'"):
-        M.OptimConfig(optimizer="adamax")
+        T.OptimConfig(optimizer="adamax")
 
 
 # ----------------------------------------------------------------------------- the step
@@ -107,15 +109,15 @@ def test_model_config_errors_are_clear():
 
 def _setup(seeds, config=SMALL, data=None, lr=1e-2):
     data = data or tiny_dataset()
-    tx, schedule = M.make_optimizer(M.OptimConfig(lr=lr), 100)
+    tx, schedule = T.make_optimizer(T.OptimConfig(lr=lr), 100)
     keys = jax.random.split(jax.random.key(0), seeds)
-    graphdef, state = M.init_state(keys, config, data.example_shape, data.num_classes, tx)
+    graphdef, state = T.init_state(keys, config, data.example_shape, data.num_classes, tx)
     return data, graphdef, state, tx, schedule
 
 
 def test_train_step_compiles_once():
     data, graphdef, state, tx, schedule = _setup(2)
-    step = M.make_train_step(graphdef, tx, schedule)
+    step = T.make_train_step(graphdef, tx, schedule)
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     for i in range(3):
         idx = jnp.stack([jnp.arange(16) + i, jnp.arange(16) + 2 * i])
@@ -133,13 +135,13 @@ def test_epoch_compiles_once_and_equals_the_steps_it_scans(scan):
                                                                   dropout="standard", dropout_rate=0.2))
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     run_keys = jax.random.split(jax.random.key(7), 2)
-    epoch = M.make_train_epoch(graphdef, tx, schedule, batch_size=16, scan=scan)
-    step = M.make_train_step(graphdef, tx, schedule)
+    epoch = T.make_train_epoch(graphdef, tx, schedule, batch_size=16, scan=scan)
+    step = T.make_train_step(graphdef, tx, schedule)
     by_step = jax.tree.map(jnp.copy, state)
     with jax.default_matmul_precision("highest"):
         for e in range(3):
             state, metrics, evals = epoch(state, run_keys, e, x, y, {"test": (x[:32], y[:32])})
-            order = jax.vmap(lambda k: M.epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), e), 96, 16))(run_keys)
+            order = jax.vmap(lambda k: D.epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), e), 96, 16))(run_keys)
             for t in range(6):
                 keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), e * 6 + t))(run_keys)
                 by_step, m = step(by_step, x, y, order[:, t], keys)
@@ -153,7 +155,7 @@ def test_epoch_compiles_once_and_equals_the_steps_it_scans(scan):
 def test_vmapped_seeds_equal_separate_runs():
     config = M.ModelConfig(activation="rrelu", depth=2, width=16, dropout="standard", dropout_rate=0.2, norm="batch")
     data, graphdef, both, tx, schedule = _setup(2, config)
-    step = M.make_train_step(graphdef, tx, schedule)
+    step = T.make_train_step(graphdef, tx, schedule)
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     singles = [jax.tree.map(lambda a, s=s: a[s: s + 1], both) for s in range(2)]
     # GPU matmuls default to TF32; the comparison is between float32 paths (batched vs unbatched).
@@ -172,11 +174,11 @@ def test_a_sweep_equals_its_settings_trained_separately(tmp_path):
     # Learning rate, weight decay and an activation hyperparameter swept in one program, against each
     # setting trained alone; the validation split is carved from the training set, never the test set.
     data = tiny_dataset()
-    sweep = M.TrainConfig(model=M.ModelConfig(activation="leaky_relu(negative_slope=[0.05, 0.3])", depth=2, width=16),
-                          optim=M.OptimConfig("adamw", lr=(3e-3, 3e-2), weight_decay=(0.0, 0.1)), epochs=2,
+    sweep = T.TrainConfig(model=M.ModelConfig(activation="leaky_relu(negative_slope=[0.05, 0.3])", depth=2, width=16),
+                          optim=T.OptimConfig("adamw", lr=(3e-3, 3e-2), weight_decay=(0.0, 0.1)), epochs=2,
                           batch_size=16, seeds=2, log_every=5)
     with jax.default_matmul_precision("highest"):
-        summary = M.fit(sweep, str(tmp_path / "sweep"), dataset=data, progress=False)
+        summary = T.fit(sweep, str(tmp_path / "sweep"), dataset=data, progress=False)
         settings = [e["setting"] for e in summary["settings"]]
         assert len(settings) == 8 and summary["runs"] == 16
         assert settings[3] == {"lr": 3e-3, "weight_decay": 0.1, "activation": "leaky_relu(negative_slope=0.3)"}
@@ -185,7 +187,7 @@ def test_a_sweep_equals_its_settings_trained_separately(tmp_path):
             alone = dataclasses.replace(sweep, model=dataclasses.replace(sweep.model, activation=s["activation"]),
                                         optim=dataclasses.replace(sweep.optim, lr=s["lr"], weight_decay=s["weight_decay"]),
                                         val_fraction=0.1)
-            one = M.fit(alone, str(tmp_path / f"alone{p}"), dataset=data, progress=False)
+            one = T.fit(alone, str(tmp_path / f"alone{p}"), dataset=data, progress=False)
             for key in ("val_accuracy", "test_accuracy", "train_loss"):
                 np.testing.assert_allclose(summary["settings"][p][key]["per_seed"],
                                            one["settings"][0][key]["per_seed"], rtol=2e-4, atol=1e-5)
@@ -195,46 +197,46 @@ def test_a_sweep_equals_its_settings_trained_separately(tmp_path):
 
 
 def test_a_diverging_setting_is_frozen_while_the_others_train(tmp_path):
-    config = M.TrainConfig(model=M.ModelConfig(depth=2, width=16), optim=M.OptimConfig("sgd", lr=(1e-2, 1e9)),
+    config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16), optim=T.OptimConfig("sgd", lr=(1e-2, 1e9)),
                            epochs=2, batch_size=16, seeds=2)
-    summary = M.fit(config, str(tmp_path / "run"), dataset=tiny_dataset(), progress=False)
+    summary = T.fit(config, str(tmp_path / "run"), dataset=tiny_dataset(), progress=False)
     assert [e["diverged"] for e in summary["settings"]] == [[False, False], [True, True]]
     assert summary["chosen"]["index"] == 0 and np.isfinite(summary["test_loss"])
-    vector = M.param_vector(str(tmp_path / "run"))
+    vector = T.param_vector(str(tmp_path / "run"))
     assert np.all(np.isfinite(vector))  # diverged runs keep their last finite parameters
 
 
 @pytest.mark.requires_devices(4)
 def test_sharded_runs_and_batch_equal_one_device(tmp_path):
-    config = M.TrainConfig(model=M.ModelConfig(depth=2, width=32, norm="batch"), epochs=2, batch_size=16, seeds=2,
-                           optim=M.OptimConfig(lr=(1e-3, 1e-2)), log_every=2, checkpoint_every=100)
+    config = T.TrainConfig(model=M.ModelConfig(depth=2, width=32, norm="batch"), epochs=2, batch_size=16, seeds=2,
+                           optim=T.OptimConfig(lr=(1e-3, 1e-2)), log_every=2, checkpoint_every=100)
     data = tiny_dataset()
     with jax.default_matmul_precision("highest"):
-        one = M.fit(config, str(tmp_path / "one"), dataset=data, devices=jax.devices()[:1], progress=False)
-        four = M.fit(config, str(tmp_path / "four"), dataset=data, devices=jax.devices()[:4], progress=False)
-    np.testing.assert_allclose(M.param_vector(str(tmp_path / "four")), M.param_vector(str(tmp_path / "one")),
+        one = T.fit(config, str(tmp_path / "one"), dataset=data, devices=jax.devices()[:1], progress=False)
+        four = T.fit(config, str(tmp_path / "four"), dataset=data, devices=jax.devices()[:4], progress=False)
+    np.testing.assert_allclose(T.param_vector(str(tmp_path / "four")), T.param_vector(str(tmp_path / "one")),
                                rtol=1e-4, atol=1e-5)
     assert four["test_accuracy"] == pytest.approx(one["test_accuracy"], abs=1e-6)
-    mesh = M.run_mesh(4, 16, jax.devices()[:4])
+    mesh = T.run_mesh(4, 16, jax.devices()[:4])
     assert dict(mesh.shape) == {"runs": 4, "data": 1}
-    assert dict(M.run_mesh(2, 16, jax.devices()[:4]).shape) == {"runs": 2, "data": 2}
+    assert dict(T.run_mesh(2, 16, jax.devices()[:4]).shape) == {"runs": 2, "data": 2}
     with pytest.raises(ValueError, match="divisible by 4"):
-        M.data_mesh(18, jax.devices()[:4])
+        T.data_mesh(18, jax.devices()[:4])
 
 
 # ----------------------------------------------------------------------------- the loop
 
 
 def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
-    config = M.TrainConfig(model=M.ModelConfig(activation="rrelu", depth=2, width=16, dropout="standard",
+    config = T.TrainConfig(model=M.ModelConfig(activation="rrelu", depth=2, width=16, dropout="standard",
                                                dropout_rate=0.1), epochs=3, batch_size=16, seeds=2, log_every=3,
                            checkpoint_every=4)
     data = tiny_dataset()
-    full = M.fit(config, str(tmp_path / "full"), dataset=data, progress=False)
-    partial = M.fit(config, str(tmp_path / "cut"), dataset=data, stop_after=7, progress=False)
+    full = T.fit(config, str(tmp_path / "full"), dataset=data, progress=False)
+    partial = T.fit(config, str(tmp_path / "cut"), dataset=data, stop_after=7, progress=False)
     assert partial == {"stopped_at": 12, "total_steps": 18}  # the first epoch end at or after step 7
-    resumed = M.fit(config, str(tmp_path / "cut"), dataset=data, resume=True, progress=False)
-    np.testing.assert_array_equal(M.param_vector(str(tmp_path / "cut")), M.param_vector(str(tmp_path / "full")))
+    resumed = T.fit(config, str(tmp_path / "cut"), dataset=data, resume=True, progress=False)
+    np.testing.assert_array_equal(T.param_vector(str(tmp_path / "cut")), T.param_vector(str(tmp_path / "full")))
     assert resumed["test_accuracy"] == full["test_accuracy"]
     with open(tmp_path / "cut" / "metrics.jsonl") as fh:
         cut = [json.loads(line) for line in fh]
@@ -250,10 +252,10 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
 
 
 def test_divergence_stops_with_a_clear_message_and_keeps_a_checkpoint(tmp_path):
-    config = M.TrainConfig(model=M.ModelConfig(depth=2, width=16, activation="relu"),
-                           optim=M.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000)
-    with pytest.raises(M.TrainingDiverged, match=r"every setting diverged by step \d+ .* last good checkpoint \(step 0\)"):
-        M.fit(config, str(tmp_path / "boom"), dataset=tiny_dataset(), progress=False)
+    config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16, activation="relu"),
+                           optim=T.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000)
+    with pytest.raises(T.TrainingDiverged, match=r"every setting diverged by step \d+ .* last good checkpoint \(step 0\)"):
+        T.fit(config, str(tmp_path / "boom"), dataset=tiny_dataset(), progress=False)
     assert os.path.isdir(tmp_path / "boom" / "checkpoints" / "0")
 
 
@@ -262,7 +264,7 @@ def test_existing_output_is_not_overwritten(tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("precious")
     with pytest.raises(FileExistsError, match="--resume"):
-        M.fit(M.TrainConfig(epochs=1), str(out), dataset=tiny_dataset(), progress=False)
+        T.fit(T.TrainConfig(epochs=1), str(out), dataset=tiny_dataset(), progress=False)
     assert (out / "keep.txt").read_text() == "precious"
 
 
@@ -284,7 +286,7 @@ def test_mnist_idx_files_load(tmp_path, gz):
     for split, n in (("train", 30), ("t10k", 10)):
         _write_idx(tmp_path / f"{split}-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n, 28, 28), np.uint8), gz)
         _write_idx(tmp_path / f"{split}-labels-idx1-ubyte{suffix}", rng.integers(0, 10, (n,), np.uint8), gz)
-    d = M.load_dataset("fashion_mnist", data_dir=str(tmp_path))
+    d = D.load_dataset("fashion_mnist", data_dir=str(tmp_path))
     assert d.x_train.shape == (30, 28, 28) and d.x_test.shape == (10, 28, 28) and d.num_classes == 10
 
 
@@ -292,18 +294,18 @@ def test_corrupt_and_missing_files_name_the_file(tmp_path):
     _write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((5, 4, 4), np.uint8))
     data = (tmp_path / "train-images-idx3-ubyte").read_bytes()
     (tmp_path / "train-images-idx3-ubyte").write_bytes(data[:-7])
-    with pytest.raises(M.DataError, match=r"train-images-idx3-ubyte: expected 80 bytes.*found 73 \(truncated\?\)"):
-        M.read_idx(str(tmp_path / "train-images-idx3-ubyte"))
+    with pytest.raises(D.DataError, match=r"train-images-idx3-ubyte: expected 80 bytes.*found 73 \(truncated\?\)"):
+        D.read_idx(str(tmp_path / "train-images-idx3-ubyte"))
     (tmp_path / "bad").write_bytes(b"\x1f\x8bnot gzip at all")
-    with pytest.raises(M.DataError, match="bad: corrupt gzip"):
-        M.read_idx(str(tmp_path / "bad"))
-    with pytest.raises(M.DataError, match="nowhere does not exist"):
-        M.load_dataset("mnist", data_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(D.DataError, match="bad: corrupt gzip"):
+        D.read_idx(str(tmp_path / "bad"))
+    with pytest.raises(D.DataError, match="nowhere does not exist"):
+        D.load_dataset("mnist", data_dir=str(tmp_path / "nowhere"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(M.DataError, match="empty: none of train-images-idx3-ubyte"):
-        M.load_dataset("mnist", data_dir=str(tmp_path / "empty"))
-    with pytest.raises(M.DataError, match="--data-dir"):
-        M.load_dataset("cifar10")
+    with pytest.raises(D.DataError, match="empty: none of train-images-idx3-ubyte"):
+        D.load_dataset("mnist", data_dir=str(tmp_path / "empty"))
+    with pytest.raises(D.DataError, match="--data-dir"):
+        D.load_dataset("cifar10")
 
 
 def test_cifar_batches_load_without_running_pickled_code(tmp_path):
@@ -313,7 +315,7 @@ def test_cifar_batches_load_without_running_pickled_code(tmp_path):
     for name, n in (("data_batch_1", 8), ("data_batch_2", 8), ("test_batch", 4)):
         batch = {b"data": rng.integers(0, 256, (n, 3072), np.uint8), b"labels": list(rng.integers(0, 10, n))}
         (folder / name).write_bytes(pickle.dumps(batch))
-    d = M.load_dataset("cifar10", data_dir=str(tmp_path))
+    d = D.load_dataset("cifar10", data_dir=str(tmp_path))
     assert d.x_train.shape == (16, 32, 32, 3) and d.x_test.shape == (4, 32, 32, 3)
 
     class Evil:
@@ -321,30 +323,30 @@ def test_cifar_batches_load_without_running_pickled_code(tmp_path):
             return (os.system, ("echo pwned",))
 
     (folder / "test_batch").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
-    with pytest.raises(M.DataError, match="refusing to load"):
-        M.load_dataset("cifar10", data_dir=str(tmp_path))
+    with pytest.raises(D.DataError, match="refusing to load"):
+        D.load_dataset("cifar10", data_dir=str(tmp_path))
 
 
 def test_cifar_npz_loads(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "cifar10.npz", x_train=rng.integers(0, 256, (6, 32, 32, 3), np.uint8),
              y_train=np.arange(6), x_test=rng.integers(0, 256, (2, 32, 32, 3), np.uint8), y_test=np.arange(2))
-    assert M.load_dataset("cifar10", data_dir=str(tmp_path)).x_train.shape == (6, 32, 32, 3)
+    assert D.load_dataset("cifar10", data_dir=str(tmp_path)).x_train.shape == (6, 32, 32, 3)
 
 
 @pytest.mark.parametrize("name", ["digits", "mnist1d", "synthetic"])
 def test_builtin_datasets_are_standardized(name):
-    d = M.load_dataset(name)
+    d = D.load_dataset(name)
     flat = d.x_train.reshape(len(d.x_train), -1)
     assert abs(float(flat.mean())) < 1e-3 and flat.std(0).max() < 1.01
     assert d.y_train.max() < d.num_classes and len(d.x_test) > 0
 
 
 def test_epoch_indices_reshuffle_from_the_key():
-    a = M.epoch_indices(jax.random.key(0), 100, 32)
+    a = D.epoch_indices(jax.random.key(0), 100, 32)
     chex.assert_shape(a, (3, 32))
     assert len(set(np.asarray(a).ravel().tolist())) == 96
-    assert not bool(jnp.all(a == M.epoch_indices(jax.random.key(1), 100, 32)))
+    assert not bool(jnp.all(a == D.epoch_indices(jax.random.key(1), 100, 32)))
 
 
 # ----------------------------------------------------------------------------- the command line

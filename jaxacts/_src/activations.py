@@ -611,15 +611,15 @@ def mish(x: ArrayLike) -> Array:
     x = 24, where it is below float64's resolution (the exp is clipped there, the x factor is not).
     Minimum -0.30884 at x = -1.19243.
     """
-    _, n, r = _mish_parts(x)
-    return x * (n * r)
+    _, n, _ = _mish_parts(x)
+    return x * (n / (n + 2.0))  # a division, not n * r: exactly 1 once n + 2 rounds to n
 
 
 @mish.defderivative
 def _mish_derivative(x, y):
     e, n, r = _mish_parts(x)
     sech2 = 4.0 * (n + 1.0) * r * r
-    return n * r + jnp.where(x > _MISH_CLIP, 0.0, x * sech2 * (e / (1.0 + e)))
+    return n / (n + 2.0) + jnp.where(x > _MISH_CLIP, 0.0, x * sech2 * (e / (1.0 + e)))
 
 
 @elementwise(checks=[_positive("beta")])

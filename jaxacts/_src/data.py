@@ -85,12 +85,12 @@ def _digits(seed):
     return _stratified_split(x, d.target.astype(np.int32), 0.25, seed) + (10,)
 
 
-def _mnist1d(seed):
+def _mnist1d():
     from mnist1d.data import get_dataset_args, make_dataset
 
-    args = get_dataset_args()
-    args.seed = seed
-    d = make_dataset(args)  # generated locally; never the package's download helper
+    # The canonical dataset (mnist1d's own default arguments, its seed included), so that numbers
+    # compare with the published baselines (logistic 32%, MLP 68%, CNN 94%); model seeds never change it.
+    d = make_dataset(get_dataset_args())  # generated locally; never the package's download helper
     return (d["x"].astype(np.float32), d["y"].astype(np.int32), d["x_test"].astype(np.float32),
             d["y_test"].astype(np.int32), 10)
 
@@ -256,8 +256,11 @@ def _cifar10(data_dir):
 
 
 def load_dataset(name: str, *, data_dir: str | None = None, seed: int = 0) -> Dataset:
-    """Loads ``name`` (one of :data:`DATASETS`), standardized with training-set statistics."""
-    loaders = {"digits": lambda: _digits(seed), "mnist1d": lambda: _mnist1d(seed), "synthetic": lambda: _spirals(seed),
+    """Loads ``name`` (one of :data:`DATASETS`), standardized with training-set statistics.
+
+    ``seed`` draws the train/test split of ``digits`` and the points of ``synthetic``; MNIST-1D is always
+    the canonical one, and files are read as they are."""
+    loaders = {"digits": lambda: _digits(seed), "mnist1d": _mnist1d, "synthetic": lambda: _spirals(seed),
                "mnist": lambda: _mnist_like(data_dir), "fashion_mnist": lambda: _mnist_like(data_dir),
                "cifar10": lambda: _cifar10(data_dir)}
     if name not in loaders:

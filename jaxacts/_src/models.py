@@ -30,7 +30,8 @@ class ModelConfig:
         ``prelu_shared``, ``silu_learnable`` (spellings of learned specs, see ``layers.LEARNABLE``), ``maxout``.
       init: weight initializer name (``jaxacts.initializers``), for every dense and conv kernel.
       bias_init: constant the biases start at.
-      depth, width: hidden layers of the MLP, units per layer (also the CNN's dense head width).
+      depth, width: hidden layers of the MLP (0: a linear classifier, logistic regression), units per
+        layer (also the CNN's dense head width).
       norm: ``none``, ``batch`` or ``layer`` normalization before each activation.
       skip: residual connections h + f(Wh) between layers of equal width.
       dropout: ``none``, ``standard`` or ``alpha`` (for SELU nets), after each activation.
@@ -65,8 +66,8 @@ class ModelConfig:
             raise ValueError(f"dropout {self.dropout!r} is not one of ('none', 'standard', 'alpha')")
         if not 0.0 <= self.dropout_rate < 1.0:
             raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
-        if self.depth < 1 or self.width < 1 or self.maxout_pieces < 1 or self.kernel_size < 1:
-            raise ValueError("depth, width, maxout_pieces and kernel_size must be >= 1")
+        if self.depth < 0 or self.width < 1 or self.maxout_pieces < 1 or self.kernel_size < 1:
+            raise ValueError("depth must be >= 0 (0: a linear classifier), width, maxout_pieces and kernel_size >= 1")
         if self.kind == "cnn" and (not self.channels or min(self.channels) < 1):
             raise ValueError(f"channels must be positive integers, got {self.channels}")
 
