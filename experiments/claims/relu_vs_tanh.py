@@ -1,0 +1,73 @@
+"""Claim 4: a ReLU network reaches 25% training error about six times faster than a tanh network."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from experiments.claims import common as C
+from experiments.claims import speed
+
+ID = "relu_vs_tanh"
+TITLE = "ReLU reaches 25% training error ~6x faster than tanh"
+CLAIM = ("A four-layer convolutional neural network with ReLUs reaches a 25% training error rate on CIFAR-10 six "
+         "times faster than an equivalent network with tanh neurons.")
+SOURCE = "Krizhevsky, Sutskever and Hinton 2012, 'ImageNet classification with deep convolutional neural networks', Fig. 1"
+LOW, HIGH = 3.0, 12.0  # "about 6x": within a factor of two, fixed before any run
+RULE = ("Statistic: the paired ratio (geometric mean over seeds) of the steps tanh needs over the steps ReLU needs "
+        "to bring the training error (moving average over one epoch) to 25%, each with its learning rate tuned to "
+        f"train fastest. 'About 6x' is read as within a factor of two: supported if the 95% interval lies inside "
+        f"[{LOW:g}, {HIGH:g}]; contradicted if it lies entirely below {LOW:g} or entirely above {HIGH:g}; otherwise "
+        "inconclusive. Whether ReLU is faster at all (interval above 1) is reported beside it.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data: C.DataConfig = C.DataConfig()
+    seeds: int = 5
+    channels: tuple[int, ...] = (32, 64)
+    kernel_size: int = 5
+    width: int = 256
+    optimizer: str = "momentum"
+    lrs: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1)
+    epochs: int = 20
+    batch_size: int = 100
+    tune_error: float = 0.25
+    target_error: float = 0.25
+    target_loss: float = 0.7
+    error_targets: tuple[float, ...] = (0.5, 0.4, 0.3, 0.25, 0.2, 0.15)
+
+
+QUICK = Config(data=C.DataConfig(train_subset=600), seeds=2, channels=(8,), width=32, lrs=(0.03, 0.1), epochs=2,
+               tune_error=0.85, target_error=0.85, target_loss=2.2, error_targets=(0.88, 0.85))
+
+
+def run(config: Config) -> dict:
+    model = {"kind": "cnn", "channels": config.channels, "kernel_size": config.kernel_size, "width": config.width}
+    out = speed.compare(config, "tanh", "relu", model)
+    e = out["by_error"]
+    return {
+        "protocol": {"data": f"{config.data.dataset} (validation {config.data.val_fraction:g} of training set)",
+                     "model": f"CNN: conv {list(config.channels)} (kernel {config.kernel_size}, 2x max pool each), dense "
+                              f"{config.width}; He normal init for ReLU, Glorot normal for tanh; no regularization",
+                     "optimizer": f"SGD with momentum 0.9, constant lr, batch {config.batch_size}, {config.epochs} epochs",
+                     "learning rates": f"grid {list(config.lrs)} per activation; rule: "
+                                       f"{C.rule_fastest_validation(config.tune_error)}",
+                     "chosen": out["chosen_lr"], "seeds": config.seeds,
+                     "targets": f"training error {config.target_error:g} (the paper's 25%), training loss "
+                                f"{config.target_loss:g}"},
+        "measurements": speed.measurements(out, "tanh", "relu"),
+        "statistic": {"name": f"steps to training error {config.target_error:g}, tanh / ReLU", "value": e["ratio"]},
+        "ci95": e["ci95"],
+        "effect": f"tanh needs {e['ratio']:.2f}x the steps of ReLU [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]; "
+                  f"wall-clock {out['wall']['ratio']:.2f}x",
+        "details": speed.details(out, "tanh", "relu", config), "plot": speed.plot_data(out),
+    }
+
+
+def verdict(result: dict) -> str:
+    return C.interval_verdict(result["ci95"], lambda lo, hi: LOW <= lo and hi <= HIGH,
+                              lambda lo, hi: hi < LOW or lo > HIGH)
+
+
+def figure(result: dict, path: str) -> None:
+    speed.figure(result, path, f"{TITLE} (MNIST-1D CNN): training error, and the steps ratio against the target")
