@@ -157,6 +157,14 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
         state=state, extra=extra, index=tuple(range(P)))
 
 
+def init_runs(data: D.Dataset, model: ModelConfig, seeds: int, seed: int = 0):
+    """(graphdef, state) of ``seeds`` freshly initialized runs, with the initialization
+    :func:`train_sweep` gives the same seeds."""
+    tx, _ = T.make_optimizer(T.OptimConfig(optimizer="sgd"), 1)
+    _, init_keys = T.run_keys(seed, seeds, 1)
+    return T.init_state(init_keys, model, data.example_shape, data.num_classes, tx)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Choosing the learning rate (validation split only)
 
