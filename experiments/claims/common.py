@@ -76,6 +76,7 @@ class Sweep:
     final_train: dict[str, np.ndarray]  # "loss", "accuracy" on the whole training set at the end: (P, S)
     diverged: np.ndarray  # (P, S) bool
     seconds: float
+    epoch_seconds: np.ndarray  # wall time of each epoch (the first includes compilation)
     graphdef: Any
     state: Any  # the final TrainState of every run, setting-major on its leading axis
     extra: list = dataclasses.field(default_factory=list)  # what ``on_epoch`` returned, per epoch
@@ -133,10 +134,12 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
                 "test": (jax.device_put(data.x_test), jax.device_put(data.y_test))}
     extra = [on_epoch(0, graphdef, state)] if on_epoch else []
     t0 = time.perf_counter()
-    losses, errors, evals = [], [], []
+    losses, errors, evals, times = [], [], [], []
     for epoch in range(epochs):
+        t_epoch = time.perf_counter()
         state, metrics, ev = epoch_fn(state, keys, epoch, x, y, held_out)
         metrics, ev = jax.device_get((metrics, ev))
+        times.append(time.perf_counter() - t_epoch)
         losses.append(metrics["loss"])
         errors.append(1.0 - metrics["accuracy"])
         evals.append(ev)
@@ -153,7 +156,8 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
         train_loss=steps(losses), train_error=steps(errors),
         evals={k: np.stack([per_run(e[k]) for e in evals], axis=-1) for k in evals[0]},
         final_train={"loss": per_run(loss), "accuracy": per_run(acc)},
-        diverged=per_run(jax.device_get(state.diverged)).astype(bool), seconds=seconds, graphdef=graphdef,
+        diverged=per_run(jax.device_get(state.diverged)).astype(bool), seconds=seconds,
+        epoch_seconds=np.asarray(times), graphdef=graphdef,
         state=state, extra=extra, index=tuple(range(P)))
 
 
@@ -291,28 +295,8 @@ def speed_ratios(slow: np.ndarray, fast: np.ndarray, targets: Sequence[float], w
     return out
 
 
-def step_seconds(data: D.Dataset, models: dict[str, ModelConfig], optimizer: str, lr: float, batch_size: int,
-                 repeats: int = 30) -> dict[str, float]:
-    """Median seconds of one compiled training step (one run) of each model, timed alternately in this
-    process so that load on the machine affects all alike."""
-    optim = T.OptimConfig(optimizer=optimizer, lr=lr)
-    tx, shape = T.make_optimizer(optim, 1)
-    x, y = jax.device_put(data.x_train), jax.device_put(data.y_train)
-    idx = jax.device_put(np.arange(batch_size, dtype=np.int32)[None])
-    keys, init_keys = T.run_keys(0, 1, 1)
-    steps, states = {}, {}
-    for name, model in models.items():
-        graphdef, states[name] = T.init_state(init_keys, model, data.example_shape, data.num_classes, tx)
-        steps[name] = T.make_train_step(graphdef, tx, shape)
-    times = {name: [] for name in models}
-    for name in models:  # compile and warm up
-        for _ in range(3):
-            states[name], m = steps[name](states[name], x, y, idx, keys)
-        jax.block_until_ready(m)
-    for _ in range(repeats):
-        for name in models:
-            t0 = time.perf_counter()
-            states[name], m = steps[name](states[name], x, y, idx, keys)
-            jax.block_until_ready(m)
-            times[name].append(time.perf_counter() - t0)
-    return {name: float(np.median(t)) for name, t in times.items()}
+def seconds_per_step(sweep: Sweep) -> float:
+    """Wall time of one step of the whole sweep: the median epoch after the first (which compiles), over
+    the steps of an epoch."""
+    later = sweep.epoch_seconds[1:] if len(sweep.epoch_seconds) > 1 else sweep.epoch_seconds
+    return float(np.median(later)) / sweep.steps_per_epoch

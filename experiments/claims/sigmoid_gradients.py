@@ -100,11 +100,13 @@ def run(config: Config) -> dict:
     for depth in config.depths:
         for act in ACTIVATIONS:
             model = ModelConfig(activation=act, init=C.init_for(act), depth=depth, width=config.width)
-            snaps = {}
+            snaps, compiled = {}, {}
 
-            def on_epoch(epoch, graphdef, state, act=act, snaps=snaps):
+            def on_epoch(epoch, graphdef, state, act=act, snaps=snaps, compiled=compiled):
                 if epoch == 0 or epoch == config.epochs:
-                    snaps[epoch] = jax.device_get(jax.jit(lambda s: measure(graphdef, s, x, y, bx, by, act))(state))
+                    if "measure" not in compiled:  # one compile per model, used at init and after training
+                        compiled["measure"] = jax.jit(lambda s: measure(graphdef, s, x, y, bx, by, act))
+                    snaps[epoch] = jax.device_get(compiled["measure"](state))
 
             if depth == config.reference_depth:
                 sweep = C.train_sweep(data, model, config.optimizer, config.lrs, epochs=config.epochs,
