@@ -17,97 +17,87 @@ write one such folder each under --out, plus comparison.json, comparison.md (mea
 accuracy, steps to the target training loss) and comparison.png (all learning curves).
 Several hosts: call ``jax.distributed.initialize()`` first (e.g. via JAX's cluster auto-detection);
 the batch is sharded over ``jax.devices()``, which then spans every host.
+
+The flags are generated from ``TrainConfig`` (``jaxacts.cli``), nested ``ModelConfig`` and
+``OptimConfig`` included; their defaults are this module's ``DEFAULTS``. The command sets
+``--xla_gpu_deterministic_ops=true`` in XLA_FLAGS (unless given there) so that on a GPU too a resumed
+run equals an uninterrupted one; CPUs ignore it.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import re
-import sys
-from collections.abc import Sequence
 
-import jax
+if __name__ == "__main__":
+    # GPU autotuning and atomic reductions may pick differently in another process, so a resumed run
+    # could differ from an uninterrupted one by an ulp; XLA reads the flag when jax starts its backend,
+    # hence before any import of jax.
+    if "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".lstrip()
 
-from jaxacts._src.data import DATASETS, DataError
-from jaxacts._src.init import INITIALIZERS
-from jaxacts._src.loop import (TrainConfig, TrainingDiverged, TrainingInterrupted, config_differences,
-                               config_from_dict, fit, read_log, saved_config, setting_rows)
-from jaxacts._src.models import NORMS, ModelConfig
-from jaxacts._src.plotting import learning_curves
-from jaxacts._src.registry import split_top_level
-from jaxacts._src.train import OPTIMIZERS, SCHEDULES, OptimConfig
+import argparse  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+
+import jax  # noqa: E402
+
+from jaxacts import cli  # noqa: E402
+from jaxacts.data import DATASETS, DataError  # noqa: E402
+from jaxacts.initializers import INITIALIZERS  # noqa: E402
+from jaxacts.models import ModelConfig  # noqa: E402
+from jaxacts.plotting import learning_curves  # noqa: E402
+from jaxacts.specs import split_top_level  # noqa: E402
+from jaxacts.training import (OPTIMIZERS, SCHEDULES, OptimConfig, TrainConfig, TrainingDiverged,  # noqa: E402
+                              TrainingInterrupted, config_differences, config_from_dict, fit, read_log,
+                              saved_config, setting_rows)
+
+# The command line's defaults (a flag per field; the library's TrainConfig() is a quick digits run).
+DEFAULTS = TrainConfig(dataset="mnist1d", model=ModelConfig(depth=3, width=256, kernel_size=5),
+                       optim=OptimConfig(lr=2e-3, schedule="cosine"), epochs=60, batch_size=100, seeds=3)
+FLAG_NAMES = {"model.kind": "model"}  # --model mlp|cnn
+HELP = {  # fields whose docstring says too little for a command line (ModelConfig's say enough)
+    "dataset": f"one of {', '.join(DATASETS)}",
+    "data_dir": "folder with MNIST/Fashion-MNIST IDX files or CIFAR-10 batches / cifar10.npz",
+    "model.kind": "mlp or cnn",
+    "model.activation": "registry name(s), comma-separated for a comparison, each optionally with hyperparameters, "
+                        "'elu(alpha=0.5)', a [list] sweeps one: 'leaky_relu(negative_slope=[0.01,0.2])'; also prelu, "
+                        "prelu_shared, silu_learnable, maxout",
+    "model.init": f"one of {', '.join(INITIALIZERS)}",
+    "model.depth": "MLP hidden layers (0: a linear classifier)",
+    "model.width": "MLP units per layer / CNN dense head width",
+    "optim.optimizer": f"one of {', '.join(OPTIMIZERS)}",
+    "optim.lr": "peak learning rate(s), several for a sweep",
+    "optim.schedule": f"one of {', '.join(SCHEDULES)}",
+    "optim.warmup_steps": "linear warmup steps of warmup_cosine",
+    "optim.weight_decay": "weight decay(s), several for a sweep",
+    "optim.clip_norm": "clip the global gradient norm (0: off)",
+    "epochs": "passes over the training set",
+    "batch_size": "examples per step",
+    "seeds": "models trained together with jax.vmap",
+    "seed": "base PRNG seed (initialization, data order, dropout)",
+    "log_every": "steps per metrics.jsonl line",
+    "checkpoint_every": "steps between checkpoints (each on the epoch end that reaches it)",
+    "target_loss": "training loss whose first crossing is reported",
+    "layer_stats": "log per-layer activation mean/variance/dead fraction per epoch",
+    "val_fraction": "share of the training set held out to choose a sweep's setting (default: 0.1 with a sweep, "
+                    "else 0)",
+}
 
 
-def parser(*, defaults: bool = True) -> argparse.ArgumentParser:
-    """The command line; with ``defaults=False`` every flag defaults to absent (to see what was given)."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that are not config fields."""
+    parser.add_argument("--out", required=True, help="output directory (refused if it holds a run, unless --resume)")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
 
-    def a(*names, **kw):
-        if not defaults:
-            kw["default"] = argparse.SUPPRESS
-        p.add_argument(*names, **kw)
 
-    a("--out", required=True, help="output directory (refused if it holds a run, unless --resume)")
-    a("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    a("--dataset", default="mnist1d", choices=DATASETS)
-    a("--data-dir", default="", help="folder with MNIST/Fashion-MNIST IDX files or CIFAR-10 batches / cifar10.npz")
-    a("--model", default="mlp", choices=("mlp", "cnn"))
-    a("--activation", default="relu", help="registry name(s), comma-separated for a comparison, each optionally "
-      "with hyperparameters, 'elu(alpha=0.5)', a [list] sweeps one: 'leaky_relu(negative_slope=[0.01,0.2])'; "
-      "also prelu, prelu_shared, silu_learnable, maxout (default: relu)")
-    a("--init", default="he_normal", help=f"one of {', '.join(INITIALIZERS)} (default: he_normal)")
-    a("--depth", type=int, default=3, help="MLP hidden layers (default: 3)")
-    a("--width", type=int, default=256, help="MLP width / CNN dense head width (default: 256)")
-    a("--channels", type=_ints, default=(32, 64), help="CNN conv channels, comma-separated (default: 32,64)")
-    a("--kernel-size", type=int, default=5, help="CNN kernel size (default: 5)")
-    a("--norm", default="none", choices=NORMS)
-    a("--skip", action="store_true", help="residual connections between equal-width layers")
-    a("--dropout", default="none", choices=("none", "standard", "alpha"))
-    a("--dropout-rate", type=float, default=0.0)
-    a("--optimizer", default="adam", choices=OPTIMIZERS)
-    a("--lr", type=_floats, default=(2e-3,), help="peak learning rate(s), comma-separated for a sweep (default: 2e-3)")
-    a("--schedule", default="cosine", choices=SCHEDULES)
-    a("--warmup-steps", type=int, default=0)
-    a("--weight-decay", type=_floats, default=(0.0,), help="weight decay(s), comma-separated for a sweep (default: 0)")
-    a("--val-fraction", type=float, default=None, help="share of the training set held out to choose a sweep's "
-      "setting (default: 0.1 with a sweep, else 0)")
-    a("--clip-norm", type=float, default=0.0, help="clip the global gradient norm (0: off)")
-    a("--epochs", type=int, default=60)
-    a("--batch-size", type=int, default=100)
-    a("--seeds", type=int, default=3, help="models trained together with jax.vmap (default: 3)")
-    a("--seed", type=int, default=0)
-    a("--log-every", type=int, default=20, help="steps per metrics.jsonl line")
-    a("--checkpoint-every", type=int, default=500)
-    a("--target-loss", type=float, default=0.1, help="training loss whose first crossing is reported")
-    a("--layer-stats", action="store_true", help="log per-layer activation mean/variance/dead fraction per epoch")
-    return p
+COMMAND_LINE = dict(help_texts=HELP, extra=_run_flags, defaults=DEFAULTS, flag_names=FLAG_NAMES)
 
 
 def _folder(spec: str) -> str:
     """A folder name for an activation spec: 'elu(alpha=0.5)' -> 'elu_alpha=0.5'."""
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", spec).strip("_")
-
-
-def _comma_list(kind: type, what: str):
-    """An argparse type: comma-separated values of ``kind``, at least one ('1e-3,3e-3' -> (0.001, 0.003))."""
-    def parse(text: str) -> tuple:
-        try:
-            values = tuple(kind(v) for v in text.split(",") if v.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected at least one of the {what}")
-        return values
-    return parse
-
-
-_floats, _ints = _comma_list(float, "numbers"), _comma_list(int, "integers")
-
-
-# Config fields whose flag is not named after the field's last part.
-_FLAG_OF_FIELD = {"model.kind": "model"}
 
 
 def _resumed_config(config: TrainConfig, out: str, given: set[str]) -> TrainConfig | None:
@@ -116,29 +106,12 @@ def _resumed_config(config: TrainConfig, out: str, given: set[str]) -> TrainConf
     saved = saved_config(out)
     if saved is None:
         return None
-    clash = []
-    for field in config_differences(config, saved):
-        path = field.split(":")[0]
-        if _FLAG_OF_FIELD.get(path, path.split(".")[-1]) in given:
-            clash.append(field)
+    # Only a given flag can clash: flags not given take the saved values.
+    clash = [field for field in config_differences(config, saved) if field.split(":")[0] in given]
     if clash:
         raise ValueError(f"--resume: {out} was run with other settings; differing: {'; '.join(clash)}. Resume with "
                          "the saved settings (flags not given take them), or start a new --out")
     return config_from_dict(saved)
-
-
-def config_from(args: argparse.Namespace, activation: str) -> TrainConfig:
-    model = ModelConfig(kind=args.model, activation=activation, init=args.init, depth=args.depth, width=args.width,
-                        norm=args.norm, skip=args.skip, dropout=args.dropout, dropout_rate=args.dropout_rate,
-                        channels=tuple(args.channels),
-                        kernel_size=args.kernel_size)
-    one = lambda v: v[0] if len(v) == 1 else v
-    optim = OptimConfig(args.optimizer, one(args.lr), args.schedule, args.warmup_steps, one(args.weight_decay),
-                        args.clip_norm)
-    return TrainConfig(dataset=args.dataset, data_dir=args.data_dir, model=model, optim=optim, epochs=args.epochs,
-                       batch_size=args.batch_size, seeds=args.seeds, seed=args.seed, log_every=args.log_every,
-                       checkpoint_every=args.checkpoint_every, target_loss=args.target_loss,
-                       layer_stats=args.layer_stats, val_fraction=args.val_fraction)
 
 
 def comparison_table(summaries: dict[str, dict | str]) -> str:
@@ -173,13 +146,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 
 def _main(argv: Sequence[str] | None) -> dict:
-    args = parser().parse_args(argv)
-    given = set(vars(parser(defaults=False).parse_args(argv)))
+    args = cli.parse(TrainConfig, argv, __doc__, **COMMAND_LINE)
+    given = cli.given_flags(TrainConfig, argv, **COMMAND_LINE)  # field paths: "optim.lr"
     try:
-        activations = split_top_level(args.activation)
+        listed = getattr(args, "model.activation")
+        activations = split_top_level(listed)
         if not activations:
-            raise ValueError(f"--activation {args.activation!r} names no activation")
-        configs = {a: config_from(args, a) for a in activations}  # validates every name before training
+            raise ValueError(f"--activation {listed!r} names no activation")
+        # One config per activation of a comparison; building each validates every name before training.
+        configs = {a: cli.config_from_args(TrainConfig, args, **{"model.activation": a}) for a in activations}
         if len(set(activations)) != len(activations):
             raise ValueError("an activation is listed twice")
         single = len(activations) == 1
@@ -195,8 +170,9 @@ def _main(argv: Sequence[str] | None) -> dict:
             raise ValueError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
     except (ValueError, TypeError, DataError) as e:
         raise SystemExit(f"error: {e}")
-    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}; dataset {args.dataset}, model "
-          f"{args.model}, {args.seeds} seed(s), activations: {', '.join(activations)}", flush=True)
+    first = next(iter(configs.values()))
+    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}; dataset {first.dataset}, model "
+          f"{first.model.kind}, {first.seeds} seed(s), activations: {', '.join(activations)}", flush=True)
     summaries: dict[str, dict | str] = {}
     for name, config in configs.items():
         out = outs[name]

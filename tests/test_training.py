@@ -352,6 +352,99 @@ def test_epoch_indices_reshuffle_from_the_key():
 # ----------------------------------------------------------------------------- the command line
 
 
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    """A nested config for the generator's tests.
+
+    Attributes:
+      rate, size: text shared by
+        two fields (``rate`` sweeps).
+      switch: 100% on or off.
+    """
+
+    rate: float | tuple[float, ...] = 0.5
+    size: tuple[int, ...] = (1, 2)
+    switch: bool = False
+    cap: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outer:
+    name: str = "a"
+    inner: _Inner = _Inner()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Clash:
+    size: int = 1
+    inner: _Inner = _Inner()
+
+
+def test_command_lines_are_generated_from_nested_config_dataclasses(capsys, monkeypatch):
+    from jaxacts import cli
+
+    monkeypatch.setenv("COLUMNS", "1000")  # help on one line a flag
+
+    args = cli.parse(_Outer, ["--rate", "0.1,0.2", "--size", "3", "--switch", "--cap", "0.5"], "")
+    assert cli.config_from_args(_Outer, args) == _Outer("a", _Inner((0.1, 0.2), (3,), True, 0.5))
+    args = cli.parse(_Outer, ["--rate", "0.1", "--no-switch"], "", defaults=_Outer("b", _Inner(switch=True)))
+    assert cli.config_from_args(_Outer, args) == _Outer("b", _Inner(0.1))  # one value: a float, not a sweep
+    assert cli.config_from_args(_Outer, args, **{"inner.cap": 0.25}).inner.cap == 0.25
+    assert cli.given_flags(_Outer, ["--rate", "0.5", "--name", "a"], "") == {"inner.rate", "name"}
+    with pytest.raises(SystemExit):
+        cli.parse(_Outer, ["--help"], "")
+    text = " ".join(capsys.readouterr().out.split())  # whitespace as one space
+    assert "--rate RATE text shared by two fields (rate sweeps) (comma-separated; default: 0.5)" in text
+    assert "--switch, --no-switch 100% on or off (default: False)" in text
+    with pytest.raises(ValueError, match="fields size and inner.size would both be --size"):
+        cli.parse(_Clash, [], "")
+    args = cli.parse(_Clash, ["--inner-size", "4,5"], "", flag_names={"inner.size": "inner_size"})
+    assert cli.config_from_args(_Clash, args).inner.size == (4, 5)
+    with pytest.raises(TypeError, match="_Clash has no field inner.kap"):
+        cli.config_from_args(_Clash, args, **{"inner.kap": 1.0})
+
+
+def test_train_command_line_is_the_config_with_its_defaults():
+    from experiments import train
+    from jaxacts import cli
+
+    def config(*argv):
+        return cli.config_from_args(T.TrainConfig, cli.parse(T.TrainConfig, ["--out", "x", *argv], "",
+                                                             **train.COMMAND_LINE))
+
+    assert config() == train.DEFAULTS
+    assert (train.DEFAULTS.dataset, train.DEFAULTS.model.depth, train.DEFAULTS.optim.lr) == ("mnist1d", 3, 2e-3)
+    c = config("--model", "cnn", "--channels", "16,8", "--lr", "1e-3,3e-3", "--weight-decay", "1e-4", "--skip",
+               "--val-fraction", "0.2", "--layer-stats")
+    assert (c.model.kind, c.model.channels, c.model.skip, c.optim.lr, c.optim.weight_decay, c.val_fraction,
+            c.layer_stats) == ("cnn", (16, 8), True, (1e-3, 3e-3), 1e-4, 0.2, True)
+    # A flag given with its default value counts as given (for --resume's clash check).
+    given = cli.given_flags(T.TrainConfig, ["--out", "x", "--lr", "2e-3", "--model", "mlp"], **train.COMMAND_LINE)
+    assert given == {"out", "optim.lr", "model.kind"}
+
+
+def test_train_command_sets_deterministic_gpu_ops_unless_given():
+    import subprocess
+    import sys
+
+    # The command's module run as __main__ (as by python -m) up to --help; it must not touch a flag the user set.
+    code = ("import os, runpy, sys\n"
+            "sys.argv = ['train', '--help']\n"
+            "for flags in ('--xla_force_host_platform_device_count=2', '--xla_gpu_deterministic_ops=false'):\n"
+            "    os.environ['XLA_FLAGS'] = flags\n"
+            "    try:\n"
+            "        runpy.run_module('experiments.train', run_name='__main__')\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "    print('XLA_FLAGS=' + os.environ['XLA_FLAGS'], file=sys.stderr)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [line for line in proc.stderr.splitlines() if line.startswith("XLA_FLAGS=")] == [
+        "XLA_FLAGS=--xla_force_host_platform_device_count=2 --xla_gpu_deterministic_ops=true",
+        "XLA_FLAGS=--xla_gpu_deterministic_ops=false"]
+
+
 def test_train_cli_compares_activations(tmp_path):
     from experiments import train
 
