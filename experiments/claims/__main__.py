@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from experiments.claims import CLAIMS
 from experiments.claims.common import VERDICTS
 from jaxacts import data as D
-from jaxacts._src import cli
+from jaxacts import cli
 
 
 @dataclasses.dataclass(frozen=True)

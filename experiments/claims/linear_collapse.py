@@ -61,9 +61,11 @@ def _linear_map(graphdef, run_state) -> tuple[np.ndarray, np.ndarray]:
 def _collapse_error(sweep: C.Sweep, p: int, x: np.ndarray) -> list[float]:
     """Per seed: max |network(x) - (x W + b)| / max |network(x)|."""
     out = []
+    forward = jax.jit(lambda st, x: nnx.merge(sweep.graphdef, st.params, st.rest)(x))
     for s in range(sweep.seeds):
         st = sweep.run_state(p, s)
-        logits = np.asarray(jax.jit(lambda st, x: nnx.merge(sweep.graphdef, st.params, st.rest)(x))(st, x), np.float64)
+        with jax.default_matmul_precision("highest"):  # GPUs default to reduced-precision float32 matmuls
+            logits = np.asarray(forward(st, x), np.float64)
         w, b = _linear_map(sweep.graphdef, st)
         composed = x.reshape(len(x), -1).astype(np.float64) @ w + b
         out.append(float(np.max(np.abs(logits - composed)) / np.max(np.abs(logits))))

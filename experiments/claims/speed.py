@@ -60,7 +60,8 @@ def details(out: dict, slow: str, fast: str, config) -> list[str]:
     rows += [f"Learning rates chosen: {slow} {out['chosen_lr'][slow]:g}, {fast} {out['chosen_lr'][fast]:g} "
              f"(grid {list(config.lrs)}). Final test accuracy: {slow} {C.mean_sd(out['test_accuracy'][slow])}, "
              f"{fast} {C.mean_sd(out['test_accuracy'][fast])}. A seed that never reaches a target counts as the "
-             "budget + 1 step (a lower bound on its time)."]
+             "budget + 1 step (a lower bound on its time): where the slower activation misses a target, its ratio is a "
+             "lower bound; where the faster one misses, an upper bound."]
     return rows
 
 

@@ -28,10 +28,11 @@ class Config:
     lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
     epochs: int = 40
     batch_size: int = 100
-    tune_error: float = 0.5  # validation error whose first crossing picks each activation's lr
-    target_error: float = 0.4
-    target_loss: float = 1.0
-    error_targets: tuple[float, ...] = (0.6, 0.5, 0.4, 0.3, 0.2)
+    # Targets both activations reach within the budget (sigmoid plateaus near 45% accuracy on MNIST-1D).
+    tune_error: float = 0.6  # validation error whose first crossing picks each activation's lr
+    target_error: float = 0.6
+    target_loss: float = 1.6
+    error_targets: tuple[float, ...] = (0.8, 0.7, 0.6, 0.5, 0.4)
 
 
 QUICK = Config(data=C.DataConfig(train_subset=600), seeds=2, width=32, lrs=(0.1, 1.0), epochs=3, tune_error=0.85,
