@@ -19,12 +19,15 @@ come from ``jax.jacfwd`` through the hand-written derivatives.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
+from jax import Array
 import numpy as np
 import scipy.optimize
 
@@ -34,7 +37,6 @@ from jaxacts._src.activations import SELU_ALPHA, SELU_SCALE
 _WIDTH = 12.0  # standard deviations integrated on each side; the tail beyond is < 1e-32
 _PIECES = 8  # Gauss-Legendre panels per interval between kinks
 _NODES = 24  # nodes per panel
-_LEG_X, _LEG_W = np.polynomial.legendre.leggauss(_NODES)
 
 
 def _x64(fn):
@@ -53,25 +55,41 @@ def _activation(f: str | Callable) -> tuple[Callable, tuple[float, ...]]:
     return f, tuple(getattr(f, "kinks", ()))
 
 
+def _nodes(mean, var, breakpoints=(), pieces: int = _PIECES, nodes: int = _NODES, width: float = _WIDTH,
+           sort: bool = True):
+    """Quadrature points and weights for E[g(z)], z ~ N(mean, var): Gauss-Legendre panels on
+    [-width, width] standard deviations, split at ``breakpoints`` (in z; ``sort=False`` when they are
+    sorted already: clipping keeps their order). Returns flat arrays (points, weights)."""
+    mean = jnp.asarray(mean, jnp.result_type(float))
+    std = jnp.sqrt(jnp.maximum(jnp.asarray(var, mean.dtype), 1e-300))
+    cuts = jnp.clip((jnp.asarray(breakpoints, mean.dtype) - mean) / std, -width, width)
+    edges = jnp.concatenate([jnp.asarray([-width], mean.dtype), cuts, jnp.asarray([width], mean.dtype)])
+    edges = jnp.sort(edges) if sort else edges
+    # Panels: each interval between edges split evenly; the integrand is smooth on every panel.
+    frac = jnp.linspace(0.0, 1.0, pieces + 1, dtype=mean.dtype)
+    lo = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * frac[None, :-1]
+    hi = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * frac[None, 1:]
+    half = (0.5 * (hi - lo)).reshape(-1, 1)
+    mid = (0.5 * (hi + lo)).reshape(-1, 1)
+    leg_x, leg_w = _legendre(nodes)
+    u = mid + half * jnp.asarray(leg_x, mean.dtype)[None, :]
+    w = half * jnp.asarray(leg_w, mean.dtype)[None, :] * jnp.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
+    return (mean + std * u).reshape(-1), w.reshape(-1)
+
+
+@functools.cache
+def _legendre(nodes: int):
+    return np.polynomial.legendre.leggauss(nodes)
+
+
 def gaussian_expectation(g: Callable, mean, var, breakpoints: Sequence[float] = ()):
     """E[g(z)] for z ~ N(mean, var), accurate to ~1e-13 for g smooth between ``breakpoints``.
 
     JAX-traceable in mean and var (call in float64 for full accuracy). ``g`` maps an array to an
     array of the same shape (or a trailing axis of values, for several expectations at once).
     """
-    mean = jnp.asarray(mean, jnp.result_type(float))
-    std = jnp.sqrt(jnp.maximum(jnp.asarray(var, mean.dtype), 1e-300))
-    cuts = jnp.clip((jnp.asarray(breakpoints, mean.dtype) - mean) / std, -_WIDTH, _WIDTH)
-    edges = jnp.sort(jnp.concatenate([jnp.asarray([-_WIDTH, _WIDTH], mean.dtype), cuts]))
-    # Panels: each interval between edges split evenly; the integrand is smooth on every panel.
-    frac = jnp.linspace(0.0, 1.0, _PIECES + 1, dtype=mean.dtype)
-    lo = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * frac[None, :-1]
-    hi = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * frac[None, 1:]
-    half = (0.5 * (hi - lo)).reshape(-1, 1)
-    mid = (0.5 * (hi + lo)).reshape(-1, 1)
-    u = mid + half * jnp.asarray(_LEG_X, mean.dtype)[None, :]
-    w = half * jnp.asarray(_LEG_W, mean.dtype)[None, :] * jnp.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
-    return jnp.sum(w * g(mean + std * u))
+    z, w = _nodes(mean, var, breakpoints)
+    return jnp.sum(w * g(z))
 
 
 # ----------------------------------------------------------------------------- the SELU paper's map
@@ -148,21 +166,31 @@ def pooled_layer(f, second_moment, sigma_w2: float = 1.0, sigma_b2: float = 0.0)
 
 @_x64
 def predict_layers(f, input_second_moment: float, depth: int, sigma_w2: float = 1.0, sigma_b2: float = 0.0,
-                   skip: bool = False) -> dict[str, np.ndarray]:
-    """Per-layer pooled mean, variance and second moment of a deep random network, as theory predicts.
+                   skip: bool = False, input_mean: float = 0.0) -> dict[str, np.ndarray]:
+    """Per-layer pooled mean, variance and second moment of a deep random network, as mean-field theory
+    predicts (width -> infinity).
 
-    With ``skip`` the layer is h + f(Wh): the second moments add (the residual branch is
-    uncorrelated with h at random init), so q grows every layer; mean and variance are then NaN
-    (the theory tracks the second moment only).
+    Plain layers h -> f(Wh): q' = E f(z)^2, mean' = E f(z), z ~ N(0, sigma_w2 q + sigma_b2).
+
+    With ``skip`` the layer is h -> h + f(Wh). Each unit's branch f(z_i) is independent of h_i, but not
+    of mean zero: E[h_i f(z_i)] = mu E f. So the mean over units mu (``input_mean`` for the input) and the
+    second moment q both accumulate:
+
+        mu' = mu + E f(z),   q' = q + 2 mu E f(z) + E f(z)^2,   z ~ N(0, sigma_w2 q + sigma_b2).
+
+    (Dropping the cross term 2 mu E f, as an earlier version did, underestimates SELU's second moment
+    by orders of magnitude after 20 layers.)
     """
-    def step(q, _):
+    def step(state, _):
+        q, mu = state
         mean, var, second = pooled_layer(f, q, sigma_w2, sigma_b2)
         if skip:
-            q = q + second
-            return q, (jnp.nan * q, jnp.nan * q, q)
-        return second, (mean, var, second)
+            mu_new, q_new = mu + mean, q + 2.0 * mu * mean + second
+            return (q_new, mu_new), (mu_new, q_new - mu_new**2, q_new)
+        return (second, mean), (mean, var, second)
 
-    _, (mean, var, second) = jax.lax.scan(step, jnp.float64(input_second_moment), None, length=depth)
+    init = (jnp.float64(input_second_moment), jnp.float64(input_mean))
+    _, (mean, var, second) = jax.lax.scan(step, init, None, length=depth)
     return {"mean": np.asarray(mean), "var": np.asarray(var), "second_moment": np.asarray(second)}
 
 
@@ -303,3 +331,640 @@ def alpha_dropout_affine(rate: float, alpha: float = SELU_ALPHA, scale: float = 
     a_prime = -scale * alpha
     a = (q + a_prime**2 * q * (1.0 - q)) ** -0.5
     return a_prime, a, -a * (1.0 - q) * a_prime
+
+
+# ----------------------------------------------------------------------------- finite width
+#
+# At width N the units of a layer are independent given the previous layer (their weight columns are), so
+# one input's second moment q_l = |h_l|^2 / N is a Markov chain:
+#
+#     q_{l+1} = (1/N) sum_i phi(sqrt(v) u_i)^2,   v = sigma_w^2 q_l + sigma_b^2,   u_i iid N(0, 1)
+#
+# (exact for Gaussian weights; other weight distributions change it at order 1/N^2 per layer). Its
+# increment has the exact conditional moments E[q'|q] = E phi^2 (the mean-field map) and
+# Var[q'|q] = (E phi^4 - (E phi^2)^2) / N. Mean-field theory is the N -> infinity limit of this chain.
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaledActivation:
+    """``scale * f(x) + shift`` for a registry spec such as ``"leaky_relu(negative_slope=0.2)"``.
+
+    A callable the theory integrates, with the activation's kinks and its hand-written derivative
+    (``scale * f'(x)``). ``ScaledActivation("tanh", 1.593, 0.0)`` is a self-normalizing variant.
+    """
+
+    spec: str
+    scale: float = 1.0
+    shift: float = 0.0
+
+    def __post_init__(self):
+        registry.get_spec(self.spec)  # a clear error for unknown names or values
+
+    @property
+    def kinks(self) -> tuple[float, ...]:
+        return registry.info(registry.parse_spec(self.spec)[0]).kinks
+
+    def __call__(self, x):
+        y = registry.get_spec(self.spec)(x)
+        return y if (self.scale, self.shift) == (1.0, 0.0) else self.scale * y + self.shift
+
+    def derivative(self, x):
+        name, hyperparameters = registry.parse_spec(self.spec)
+        return self.scale * registry.derivative(name, **hyperparameters)(x)
+
+
+def _functions(f) -> tuple[Callable, Callable, tuple[float, ...]]:
+    """(value, elementwise derivative, kinks) of a registry spec, a ScaledActivation or a callable
+    (a callable's derivative: its ``derivative`` attribute, else ``jax.grad`` elementwise)."""
+    if isinstance(f, str):
+        f = ScaledActivation(f)
+    derivative = getattr(f, "derivative", None)
+    if derivative is None:
+        derivative = jnp.vectorize(jax.grad(f))
+    return f, derivative, tuple(getattr(f, "kinks", ()))
+
+
+_FW_PIECES, _FW_NODES = 4, 16  # panels per interval and nodes per panel in the finite-width program (~1e-12)
+_GH_T, _GH_W = np.polynomial.hermite_e.hermegauss(12)  # E over x ~ N(mu, V): x = mu + sqrt(V) t
+_GH_W = _GH_W / _GH_W.sum()
+_FAR = 1e30  # a padded kink: clipped to the integration edge, where it adds an empty panel
+
+
+def _padded_kinks(kinks, count: int) -> np.ndarray:
+    return np.asarray(tuple(sorted(kinks)) + (_FAR,) * (count - len(kinks)), np.float64)
+
+
+def _digamma_minus_log_and_trigamma(k):
+    """(psi(k) - log k, psi'(k)) for k > 0: six steps of the recurrence, then the asymptotic series
+    (error < 1e-12; a few operations, where jax.scipy.special's polygamma compiles a long series)."""
+    shift = jnp.zeros_like(k)
+    tri = jnp.zeros_like(k)
+    for i in range(6):
+        shift = shift - 1.0 / (k + i)
+        tri = tri + 1.0 / (k + i) ** 2
+    x = k + 6.0
+    inv, inv2 = 1.0 / x, 1.0 / (x * x)
+    psi_x = jnp.log(x) - 0.5 * inv - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 / 240)))
+    tri_x = inv + 0.5 * inv2 + inv * inv2 * (1 / 6 - inv2 * (1 / 30 - inv2 * (1 / 42 - inv2 / 30)))
+    return psi_x + shift - jnp.log(k), tri_x + tri
+
+
+def _gamma_log_moments(mean, var, n):
+    """E and Var of log(S/n) for S a sum of n iid terms of the given mean and variance, with S/n taken
+    as Gamma-distributed with those moments (shape k = n mean^2 / var): log mean + psi(k) - log k, psi'(k).
+    Exact in the first two moments of S; the log's moments are then right to O(1/n^2)."""
+    k = n * mean**2 / jnp.maximum(var, 1e-300 * mean**2 + 1e-300)
+    k = jnp.minimum(k, 1e15)  # a deterministic increment (var 0): psi(k) - log k -> 0, psi'(k) -> 0
+    shift, trigamma = _digamma_minus_log_and_trigamma(k)
+    return jnp.log(jnp.maximum(mean, 1e-300)) + shift, trigamma
+
+
+def second_moment_increment(f, q, width: int, sigma_w2: float = 1.0, sigma_b2: float = 0.0) -> dict[str, float]:
+    """One step of the finite-width chain of one input's second moment, given q_l = ``q``.
+
+    Exact for Gaussian weights: with v = sigma_w2 q + sigma_b2 and phi = ``f``,
+
+    * ``mean`` = E[q_{l+1} | q_l] = E phi(sqrt(v) z)^2 (the mean-field map),
+    * ``var`` = Var[q_{l+1} | q_l] = (E phi^4 - (E phi^2)^2) / N,
+
+    and, taking q_{l+1} as Gamma-distributed with those two moments (shape k = N (E phi^2)^2 / Var phi^2),
+
+    * ``log_mean`` = E[log q_{l+1} | q_l] = log E phi^2 + psi(k) - log k,
+    * ``log_var`` = Var[log q_{l+1} | q_l] = psi'(k)  (~ 1/k + 1/(2k^2)).
+
+    For ReLU with sigma_w2 = 2, k = N/5 and log_var -> 5/N (Hanin & Nica 2019).
+    """
+    fn, _, kinks = _functions(f)
+    with jax.enable_x64(True):
+        z, w = _nodes(0.0, sigma_w2 * q + sigma_b2, kinks)
+        y2 = fn(z) ** 2
+        m2, m4 = jnp.sum(w * y2), jnp.sum(w * y2 * y2)
+        log_mean, log_var = _gamma_log_moments(m2, m4 - m2**2, width)
+        return {"mean": float(m2), "var": float((m4 - m2**2) / width), "log_mean": float(log_mean),
+                "log_var": float(log_var)}
+
+
+def simulate_second_moment_chain(key, f, q0: float, depth: int, width: int, samples: int = 1000,
+                                 sigma_w2: float = 1.0, sigma_b2: float = 0.0,
+                                 first_sigma_w2: float | None = None) -> np.ndarray:
+    """Monte Carlo of the finite-width chain itself: (samples, depth) values of one input's q_l.
+
+    Draws q_{l+1} = (1/N) sum_i phi(sqrt(sigma_w2 q_l + sigma_b2) u_i)^2 with N = ``width`` fresh
+    standard normals per layer: the exact law of a random network with Gaussian weights, at a cost of
+    N numbers per layer instead of N^2 (a check of :func:`finite_width_layers`' approximations).
+    ``first_sigma_w2`` is the first layer's gain when it differs (fan-in of the input).
+    """
+    fn, _, _ = _functions(f)
+    gains = np.full(depth, sigma_w2, np.float64)
+    gains[0] = sigma_w2 if first_sigma_w2 is None else first_sigma_w2
+
+    @jax.jit
+    def run(key, gains):
+        def step(q, xs):
+            k, g = xs
+            u = jax.random.normal(k, (samples, width), jnp.float64)
+            q = jnp.mean(fn(jnp.sqrt(g * q + sigma_b2)[:, None] * u) ** 2, axis=1)
+            return q, q
+
+        return jax.lax.scan(step, jnp.full(samples, q0, jnp.float64), (jax.random.split(key, depth), gains))[1]
+
+    with jax.enable_x64(True):
+        return np.asarray(run(key, jnp.asarray(gains))).T
+
+
+def _pre_correlation(c, q, g, sigma_b2):
+    """Cosine of two pre-activations whose layer inputs have second moment q each and cosine c."""
+    return (g * c * q + sigma_b2) / (g * q + sigma_b2)
+
+
+def _bivariate_nodes(var, c, kinks, pieces=2, nodes=12, width=8.0):
+    """Points (x (n,), y (n, m)) and weights (n, m) for E[g(x, y)], (x, y) ~ N(0, var [[1, c], [c, 1]]):
+    x by panels split at the kinks, then y | x ~ N(c x, var (1 - c^2)) split at the kinks too. The default
+    (two 12-node panels per interval, +-8 standard deviations) is accurate to ~1e-4, enough for the
+    correlations of fluctuations it serves."""
+    x, wx = _nodes(0.0, var, kinks, pieces, nodes, width, sort=False)
+    y, wy = jax.vmap(lambda xi: _nodes(c * xi, var * (1.0 - c * c), kinks, pieces, nodes, width, sort=False))(x)
+    return x, y, wx[:, None] * wy
+
+
+def correlation_map(f, c, q: float = 1.0, sigma_w2: float = 1.0, sigma_b2: float = 0.0):
+    """Mean-field map of the cosine of two inputs' activations: c' = E[phi(x) phi(y)] / E[phi(x)^2] for
+    (x, y) Gaussian with variances v = sigma_w2 q + sigma_b2 and covariance sigma_w2 c q + sigma_b2 (both
+    inputs at second moment q; Poole et al. 2016). For ReLU it is the arc-cosine kernel
+    (sqrt(1 - c^2) + (pi - arccos c) c) / pi (Cho & Saul 2009)."""
+    fn, _, kinks = _functions(f)
+    with jax.enable_x64(True):
+        v = sigma_w2 * q + sigma_b2
+        c_pre = _pre_correlation(jnp.asarray(c, jnp.float64), q, sigma_w2, sigma_b2)
+        x, y, w = _bivariate_nodes(v, c_pre, tuple(sorted(kinks)), pieces=_PIECES, nodes=_NODES, width=_WIDTH)
+        z, wz = _nodes(0.0, v, kinks)
+        return float(jnp.sum(w * fn(x)[:, None] * fn(y)) / jnp.sum(wz * fn(z) ** 2))
+
+
+class _Params(NamedTuple):
+    """Runtime data of the finite-width program (one program serves every activation of its branches)."""
+
+    index: Array  # () int32: which branch
+    scale: Array  # ()
+    shift: Array  # ()
+    kinks: Array  # (most kinks of any branch,): this branch's, padded with far points
+    sigma_b2: Array  # ()
+    width: Array  # () N
+    batch: Array  # () B
+    input_weights: Array  # (R,) weight of each representative input (sums to 1)
+
+
+class _State(NamedTuple):
+    q: Array  # (R,) mean-field second moment of each representative input
+    q_rep: Array  # () mean-field second moment of the representative input the finite-width chain starts from
+    mu: Array  # () E log q of one input (finite width)
+    V: Array  # () Var log q of one input
+    C: Array  # () Cov(log q_a, log q_b) of two inputs of the batch
+    c: Array  # () mean cosine of two inputs' activations (over pairs of the batch and networks)
+    s2c: Array  # () its variance (the inputs' spread, then the random walk of finite width)
+
+
+def _branch(f):
+    fn, derivative, _ = _functions(f)
+    return lambda z: (fn(z), derivative(z))
+
+
+@functools.lru_cache(maxsize=32)
+def _program(branches: tuple, chunk: int):
+    """The jitted finite-width recursion over ``chunk`` layers, for activations ``branches`` (runtime
+    index). Compiled once per set of branches and per shape of the representative inputs and pairs.
+
+    The activation is evaluated at two call sites only (all 1D integrals at once, all pair integrals at
+    once), and slopes come from Stein's identity E[h'(x)] = E[h(x) (x - mu)] / V on the Gauss-Hermite
+    nodes rather than from differentiating the program: both keep compile time small."""
+    fns = [_branch(b) for b in branches]
+
+    def act(p, z):
+        value, slope = jax.lax.switch(p.index, fns, z) if len(fns) > 1 else fns[0](z)
+        return p.scale * value + p.shift, p.scale * slope
+
+    def moments(p, v):
+        """E phi, E phi^2, E phi^4, E phi'^2, E phi'^4, E z^2 phi'^2 at each pre-activation variance of v (n,):
+        (n, 6)."""
+        z, w = jax.vmap(lambda vi: _nodes(0.0, vi, p.kinks, _FW_PIECES, _FW_NODES, sort=False))(v)
+        y, d = act(p, z)
+        y2, d2 = y * y, d * d
+        return jnp.stack([jnp.sum(w * y, -1), jnp.sum(w * y2, -1), jnp.sum(w * y2 * y2, -1), jnp.sum(w * d2, -1),
+                          jnp.sum(w * d2 * d2, -1), jnp.sum(w * z * z * d2, -1)], axis=-1)
+
+    def step(p, s: _State, g):
+        t, w = jnp.asarray(_GH_T), jnp.asarray(_GH_W)
+        sd = jnp.sqrt(jnp.maximum(s.V, 0.0))
+        xs = s.mu + sd * t  # Gauss-Hermite nodes of log q ~ N(mu, V), one input at finite width
+        v_inputs = g * s.q + p.sigma_b2
+        v_rep = g * s.q_rep + p.sigma_b2
+        v_typical = g * jnp.exp(s.mu) + p.sigma_b2  # the median network's
+        m = moments(p, jnp.concatenate([v_inputs, jnp.stack([v_rep, v_typical]), g * jnp.exp(xs) + p.sigma_b2]))
+        r = v_inputs.shape[0]
+        m_in, m_rep, mt, m_x = m[:r], m[r], m[r + 1], m[r + 2:]
+        # Mean field, every representative input; 1/B_eff: the pooled q weighs input a by q_a / (B q_bar).
+        q_new = m_in[:, 1]
+        q_bar = jnp.sum(p.input_weights * q_new)
+        inv_beff = jnp.sum(p.input_weights * (q_new / q_bar) ** 2) / p.batch
+        # One input at finite width: Gaussian closure in x = log q over the nodes.
+        log_mean, log_var = _gamma_log_moments(m_x[:, 1], m_x[:, 2] - m_x[:, 1] ** 2, p.width)
+        chi_x = g * m_x[:, 3]
+        # Backward step ||g_{l-1}||^2 / ||g_l||^2 = |W v|^2 / |g|^2 with v = phi' * g: a chi^2_N from W (log
+        # variance 2/N) times the phi'^2-weighted mean of g^2 (log variance (3 E phi'^4 / (E phi'^2)^2 - 3)/N),
+        # taken as Gamma with shape N / (3 r - 1), r = E phi'^4 / (E phi'^2)^2.
+        # W is not independent of the forward pass: its component along h_{l-1} is z_l / |h_{l-1}|. Split off,
+        # that component adds (z . v)^2 / |h|^2 in place of its share of the chi^2_N, which multiplies the
+        # expected ratio by 1 + delta / N, delta = E[z^2 phi'^2] / (E z^2 E phi'^2) - 1 (0 for ReLU and linear
+        # units; negative when phi' is small where |z| is large: tanh, SELU). Exact for sigma_b = 0.
+        ratio4 = m_x[:, 4] / jnp.maximum(m_x[:, 3] ** 2, 1e-300)
+        k_g = jnp.minimum(p.width / jnp.maximum(3.0 * ratio4 - 1.0, 1e-15), 1e15)
+        v_x = g * jnp.exp(xs) + p.sigma_b2
+        delta = m_x[:, 5] / jnp.maximum(v_x * m_x[:, 3], 1e-300) - 1.0
+        shift_g, var_g_back = _digamma_minus_log_and_trigamma(k_g)
+        vals = jnp.stack([log_mean, log_var, m_x[:, 0], jnp.log(jnp.maximum(chi_x, 1e-300)),
+                          shift_g + jnp.log1p(delta / p.width), var_g_back], axis=1)
+        mean = w @ vals
+        slope = jnp.where(sd > 0, (w * t) @ vals / jnp.where(sd > 0, sd, 1.0), 0.0)  # Stein: E[h'(x)]
+        mu = mean[0]
+        var_g = w @ (vals[:, 0] - mu) ** 2
+        noise = mean[1]
+        V = noise + var_g
+        # Pairs of inputs: their log q's share the layer's weights, so their noises correlate by
+        # rho = Corr(phi(x)^2, phi(y)^2) at the pair's cosine c, taken at the median network's q = e^mu. The
+        # cosine of a pair is spread over the pairs of the batch and, at finite width, random-walks (per layer
+        # variance Var(XY - c'(X^2 + Y^2)/2) / (N (E phi^2)^2), X, Y two inputs' activations of one unit): it is
+        # carried as c ~ N(c, s^2), by two sigma points c -+ s.
+        q_t = jnp.exp(s.mu)
+        spread = jnp.maximum(jnp.sqrt(jnp.maximum(s.s2c, 0.0)), 1e-4)
+        sigma = jnp.stack([s.c - spread, s.c + spread])
+        c_pre = jnp.clip(_pre_correlation(sigma, q_t, g, p.sigma_b2), -1.0, 1.0)
+        x, y, wxy = jax.vmap(lambda c: _bivariate_nodes(v_typical, c, p.kinks))(c_pre)  # (2, n), (2, n, n)
+        n = x.shape[1]
+        values, slopes = act(p, jnp.concatenate([x, y.reshape(x.shape[0], -1)], axis=1))
+        fx, dx = values[:, :n, None], slopes[:, :n, None]
+        fy, dy = values[:, n:].reshape(y.shape), slopes[:, n:].reshape(y.shape)
+        e_ff = jnp.sum(wxy * fx * fy, (1, 2))
+        e_f2f2 = jnp.sum(wxy * fx * fx * fy * fy, (1, 2))
+        e_f3f = jnp.sum(wxy * fx**3 * fy, (1, 2))
+        e_dd = jnp.sum(wxy * dx * dy, (1, 2))
+        e_d2d2 = jnp.sum(wxy * dx * dx * dy * dy, (1, 2))
+        c_sig = jnp.clip(e_ff / mt[1], -1.0, 1.0)
+        c_noise = (e_f2f2 - e_ff**2 - c_sig * (2 * e_f3f - 2 * e_ff * mt[1])
+                   + 0.25 * c_sig**2 * (2 * mt[2] + 2 * e_f2f2 - 4 * mt[1] ** 2)) / (p.width * mt[1] ** 2)
+        c_new = jnp.clip(jnp.mean(c_sig), -1.0, 1.0)
+        s2c_new = (0.5 * (c_sig[1] - c_sig[0]) / spread) ** 2 * s.s2c + jnp.mean(jnp.maximum(c_noise, 0.0))
+        rho = jnp.clip(jnp.mean((e_f2f2 - mt[1] ** 2) / jnp.maximum(mt[2] - mt[1] ** 2, 1e-300)), -1.0, 1.0)
+        kappa = jnp.mean(e_dd / jnp.maximum(mt[3], 1e-300))
+        rho_d = jnp.clip(jnp.mean((e_d2d2 - mt[3] ** 2) / jnp.maximum(mt[4] - mt[3] ** 2, 1e-300)), -1.0, 1.0)
+        cov_mean = jnp.mean(e_ff - mt[0] ** 2)
+        # Cov(g(x_a), g(x_b)) for jointly Gaussian x_a, x_b of variance V and covariance C: E[g']^2 C to first
+        # order in C, and Var g when C = V (the same input): the second-order term interpolates.
+        ratio = jnp.clip(s.C / jnp.maximum(s.V, 1e-300), -1.0, 1.0)
+        propagated = slope[0] ** 2 * s.C + (var_g - slope[0] ** 2 * s.V) * ratio**2
+        C = jnp.clip(propagated + rho * noise, -V, V)
+        # Fresh noise of the pooled mean over batch and units, and its slope in log q of the previous layer.
+        mean_noise = (mt[1] - mt[0] ** 2) * inv_beff + (1.0 - inv_beff) * cov_mean
+        out = {"second_moment": q_bar, "mean": jnp.sum(p.input_weights * m_in[:, 0]),
+               "pre_var": jnp.sum(p.input_weights * v_inputs), "q_rep": m_rep[1], "chi_rep": g * m_rep[3],
+               "log_q_mean": mu, "log_q_var": V, "log_q_pair_cov": C,
+               "inv_batch": inv_beff, "chi": g * m_in[:, 3], "log_chi": mean[3], "log_chi_slope": slope[3],
+               "chain_slope": slope[0], "grad_shift": mean[4], "grad_var": mean[5], "kappa": kappa,
+               "rho_d": rho_d, "grad_r": mt[4] / jnp.maximum(mt[3] ** 2, 1e-300),
+               "mean_noise": mean_noise / p.width, "mean_slope": slope[2]}
+        return _State(q_new, m_rep[1], mu, V, C, c_new, s2c_new), out
+
+    def run(p: _Params, s: _State, gains):
+        return jax.lax.scan(lambda s, g: step(p, s, g), s, gains)
+
+    # One network per call: vmapping networks buys little on a CPU, and every batch size would compile anew.
+    return jax.jit(run)
+
+
+_REPRESENTATIVES = 8  # inputs standing for the batch (quantiles of their second moments)
+_CHUNK = 50  # layers per call of the compiled recursion
+
+
+def _branch_of(f) -> tuple[object, float, float]:
+    """(branch, scale, shift): what the compiled program dispatches on, and the runtime affine map."""
+    if isinstance(f, str):
+        return ScaledActivation(f).spec, 1.0, 0.0
+    if isinstance(f, ScaledActivation):
+        return f.spec, f.scale, f.shift
+    return f, 1.0, 0.0
+
+
+def _quantiles(values: np.ndarray, count: int) -> np.ndarray:
+    return np.quantile(values, (np.arange(count) + 0.5) / count) if values.size else np.zeros(count)
+
+
+def describe_batch(inputs) -> dict[str, np.ndarray]:
+    """The batch as the finite-width theory sees it: each input's second moment |x_a|^2 / d, the cosines
+    of all pairs of inputs, and the batch size. ``inputs`` is (batch, features), or a number: the second
+    moment of a single input."""
+    x = np.asarray(inputs, np.float64)
+    if x.ndim == 0:
+        return {"second_moments": x.reshape(1), "cosines": np.zeros(0), "batch": 1}
+    if x.ndim != 2:
+        raise ValueError(f"inputs must be (batch, features) or one second moment, got shape {x.shape}")
+    q = np.mean(x * x, axis=1)
+    norms = np.sqrt(np.maximum(np.sum(x * x, axis=1), 1e-300))
+    cos = (x @ x.T) / norms[:, None] / norms[None, :]
+    return {"second_moments": q, "cosines": cos[np.triu_indices(len(x), 1)], "batch": len(x)}
+
+
+@dataclasses.dataclass(frozen=True)
+class FiniteWidthNetwork:
+    """One network for :func:`finite_width_many`: the arguments of :func:`finite_width_layers`."""
+
+    activation: object  # registry spec, ScaledActivation or callable
+    inputs: object  # (batch, features) array or one input's second moment
+    depth: int
+    width: int
+    sigma_w2: float = 1.0
+    sigma_b2: float = 0.0
+    first_sigma_w2: float | None = None
+
+
+def finite_width_layers(f, inputs, depth: int, width: int, sigma_w2: float = 1.0, sigma_b2: float = 0.0, *,
+                        first_sigma_w2: float | None = None, coverage: float = 0.95) -> dict[str, np.ndarray]:
+    """Mean-field lines and finite-width bands of a deep random fully-connected network, per layer.
+
+    ``f`` is a registry spec, a :class:`ScaledActivation` or a callable; ``inputs`` a (batch, features)
+    array or one input's second moment; weights of variance ``sigma_w2`` / fan_in (``first_sigma_w2`` for
+    the first layer, whose fan-in is the input's), biases of variance ``sigma_b2``. Every statistic is that
+    of the depth probe (:mod:`jaxacts.probe`): pooled over the batch and the units of one network.
+
+    Mean field (N -> infinity), per input a: q_a' = E phi(sqrt(sigma_w2 q_a + sigma_b2) z)^2; the pooled
+    ``second_moment``, ``mean`` and ``var`` average over the batch.
+
+    One input at width N (``log_q_mean``, ``log_q_std``): the chain of :func:`second_moment_increment`,
+    log q_{l+1} = g(log q_l) + noise with g and the noise variance s^2 from the Gamma form of the increment,
+    propagated as x_l ~ N(mu_l, V_l) (a Gaussian closure, by 12-point Gauss-Hermite):
+    mu_{l+1} = E g(x_l), V_{l+1} = E s^2(x_l) + Var g(x_l). For ReLU (g(x) = x + const) this is exact
+    up to the Gamma form: V_L = L psi'(N/5) ~ 5 L / N.
+
+    The batch (``pooled_log_q_mean``, ``pooled_log_q_std``): the pooled q of B inputs is the mean of B
+    such chains whose noises correlate through the shared weights, by rho = Corr(phi(x)^2, phi(y)^2) at
+    the pair's cosine c (which follows :func:`correlation_map`). Approximations: the pair covariances of
+    log q, C_{l+1} = E[g']^2 C_l + (Var g - E[g']^2 V_l)(C_l/V_l)^2 + rho_l E s^2, are averaged over 8
+    quantiles of the inputs' cosines; the Gram matrix's other fluctuations (of c itself) are neglected
+    (they enter at the next order in 1/N); then, with 1/B_eff = sum_a (q_a / (B q))^2,
+    Var log q = V / B_eff + (1 - 1/B_eff) C and E log q = log q_mf + (mu - log q_mf,1) + (1 - 1/B_eff)(V - C)/2.
+
+    Gradients: the mean-field ``grad_norm`` (RMS over the batch of dL/dh_l for L = <r, h_L>, r ~ N(0, I))
+    is sqrt(N prod_{j > l} chi_j), chi_j = sigma_w2 E phi'(z_j)^2 along the trajectory. At finite width
+    each backward step multiplies ||g||^2 by chi times a log-variance (3 E phi'^4 / (E phi'^2)^2 - 1) / N
+    factor (gradient independence: 5/N for ReLU), plus |r|^2 ~ chi^2_N, plus the forward fluctuations of
+    log q through d log chi / d log q; inputs share a layer's backward noise by the squared cosine of their
+    backward signals (which the cosine map E[phi'(x) phi'(y)] / E phi'^2 carries).
+
+    Returns arrays of shape (depth,): ``second_moment``, ``mean``, ``var``, ``pre_var``, ``grad_norm``
+    (mean field); ``log_q_mean``, ``log_q_std`` (one input); ``pooled_log_q_mean``, ``pooled_log_q_std``,
+    ``log_grad_norm_mean``, ``log_grad_norm_std`` (the batch); and (2, depth) bands [low, high] holding
+    ``coverage`` of networks: ``second_moment_band``, ``var_band``, ``mean_band``, ``grad_norm_band``.
+    """
+    net = FiniteWidthNetwork(f, inputs, depth, width, sigma_w2, sigma_b2, first_sigma_w2)
+    return finite_width_many([net], coverage)[0]
+
+
+def finite_width_many(networks: Sequence[FiniteWidthNetwork], coverage: float = 0.95) -> list[dict[str, np.ndarray]]:
+    """:func:`finite_width_layers` for many networks: one compiled program serves all of them (the activation,
+    its scale and shift, widths, gains and the batch are runtime data; only the set of activations is
+    compiled in)."""
+    branches = tuple(dict.fromkeys(_branch_of(n.activation)[0] for n in networks))
+    most = max(len(_functions(b)[2]) for b in branches)
+    run = _program(branches, _CHUNK)
+    results = []
+    for n in networks:
+        branch, scale, shift = _branch_of(n.activation)
+        batch = describe_batch(n.inputs)
+        q_in = batch["second_moments"]
+        used = min(q_in.size, _REPRESENTATIVES)
+        reps = _quantiles(q_in, _REPRESENTATIVES) if q_in.size > _REPRESENTATIVES else np.concatenate(
+            [q_in, np.full(_REPRESENTATIVES - q_in.size, q_in.mean())])
+        input_weights = np.zeros(_REPRESENTATIVES)
+        input_weights[:used] = 1.0 / used
+        chunks = -(-n.depth // _CHUNK)
+        gains = np.full(chunks * _CHUNK, n.sigma_w2, np.float64)
+        gains[0] = n.sigma_w2 if n.first_sigma_w2 is None else n.first_sigma_w2
+        cos = batch["cosines"]
+        c0, s0 = (float(np.mean(cos)), float(np.var(cos))) if cos.size else (0.0, 0.0)
+        with jax.enable_x64(True):
+            p = _Params(np.int32(branches.index(branch)), np.float64(scale), np.float64(shift),
+                        _padded_kinks(_functions(branch)[2], most), np.float64(n.sigma_b2), np.float64(n.width),
+                        np.float64(batch["batch"]), input_weights)
+            q0 = float(np.mean(q_in))
+            state = _State(reps, np.float64(q0), np.float64(math.log(q0)), np.float64(0.0), np.float64(0.0),
+                           np.float64(c0), np.float64(s0))
+            outs = []
+            for c in range(chunks):
+                state, out = run(p, state, jnp.asarray(gains[c * _CHUNK:(c + 1) * _CHUNK]))
+                outs.append(out)
+            layers = {k: np.concatenate([np.asarray(o[k]) for o in outs])[:n.depth] for k in outs[0]}
+        results.append(_bands(layers, n.width, batch["batch"], coverage))
+    return results
+
+
+def _bands(t: dict[str, np.ndarray], width: int, batch: int, coverage: float) -> dict[str, np.ndarray]:
+    """The per-layer outputs of the compiled recursion -> mean-field lines and finite-width bands."""
+    import scipy.special
+    import scipy.stats
+
+    zq = scipy.stats.norm.ppf(0.5 + coverage / 2)
+    depth = len(t["second_moment"])
+    q, m = t["second_moment"], t["mean"]
+    with np.errstate(all="ignore"):
+        var = q - m * m
+        V, C, ib = t["log_q_var"], t["log_q_pair_cov"], t["inv_batch"]
+        pooled_var = np.maximum(V * ib + (1.0 - ib) * C, 0.0)
+        pooled_mean = np.log(q) + (t["log_q_mean"] - np.log(t["q_rep"])) + 0.5 * (1.0 - ib) * (V - C)
+        sd = np.sqrt(pooled_var)
+        band = np.exp(np.stack([pooled_mean - zq * sd, pooled_mean + zq * sd]))
+        var_band = band * (var / q)
+        prev = np.concatenate([[0.0], pooled_var[:-1]])
+        mean_sd = np.sqrt(t["mean_noise"] + t["mean_slope"] ** 2 * prev)
+        mean_band = np.stack([m - zq * mean_sd, m + zq * mean_sd])
+
+    # Gradients, from the last layer back: index l holds the gradient reaching h_l; layer j's chi acts on it
+    # for every j > l.
+    n = float(width)
+    after = lambda a: np.concatenate([np.cumsum(a[::-1])[::-1][1:], [0.0]])  # sum over j > l
+    log_chi = np.log(np.maximum(t["chi"], 1e-300))  # (depth, R) per representative input
+    cum = np.stack([after(log_chi[:, a]) for a in range(log_chi.shape[1])], axis=1)
+    reps = t["chi"].shape[1]
+    weights = np.full(reps, 1.0 / reps)  # equal weights (padding inputs repeat the mean input)
+    top = cum.max(axis=1, keepdims=True)
+    grad_mf2 = n * np.exp(top[:, 0]) * (np.exp(cum - top) @ weights)
+    share = np.exp(cum - top) / (np.exp(cum - top) @ weights)[:, None]
+    inv_beff_g = np.minimum((share**2 @ weights) / batch, 1.0)
+    readout_mean = scipy.special.digamma(n / 2) - math.log(n / 2)  # E log |r|^2 / N
+    readout_var = scipy.special.polygamma(1, n / 2)
+    single_shift = readout_mean + after(t["log_chi"] - np.log(np.maximum(t["chi_rep"], 1e-300)) + t["grad_shift"])
+    # Backward cosines of pairs: 1 at the readout (every input gets r), times kappa_j going back. Two inputs
+    # share a backward step's noise by [2 cos^2 + (r - 1) rho_D (1 + 2 cos^2)] / (3 r - 1): the chi^2_N of W by
+    # the squared cosine of their signals, the mask part by rho_D = Corr(phi'(x)^2, phi'(y)^2) at their forward
+    # cosine (r = E phi'^4 / (E phi'^2)^2).
+    cos = 1.0
+    shared = np.zeros(depth)
+    for j in range(depth - 1, 0, -1):
+        cos = cos * t["kappa"][j]
+        r4 = t["grad_r"][j]
+        shared[j] = (2 * cos**2 + (r4 - 1) * t["rho_d"][j] * (1 + 2 * cos**2)) / max(3 * r4 - 1, 1e-12)
+    noise = t["grad_var"]
+    single_var = readout_var + after(noise)
+    pooled_noise = readout_var + np.array([np.sum(noise[l + 1:] * (inv_beff_g[l] + (1 - inv_beff_g[l]) * shared[l + 1:]))
+                                           for l in range(depth)])
+    unshared = single_var - pooled_noise
+    # Forward fluctuations of log q enter through a_j = d log chi_j / d log q_{j-1}:
+    # Var(sum_{j>l} a_j dx_{j-1}) with Cov(dx_i, dx_k) = V_i prod_{m=i+1}^{k} e_m, e_m the chain's slope.
+    a, e = t["log_chi_slope"], t["chain_slope"]
+    forward = np.zeros(depth)
+    tail = 0.0  # T_l = sum_{i>l} a_{i+1} prod_{m=l+1}^{i} e_m
+    acc = 0.0
+    for l in range(depth - 2, -1, -1):
+        b = a[l + 1]
+        acc = acc + b * b * pooled_var[l] + 2 * b * pooled_var[l] * tail
+        forward[l] = acc
+        tail = e[l] * (b + tail)  # T_{l-1}
+    log_g2_var = np.maximum(pooled_noise + forward, 0.0)
+    log_g2_mean = np.log(grad_mf2) + single_shift + 0.5 * unshared
+    g_sd = np.sqrt(log_g2_var)
+    grad_band = np.exp(0.5 * np.stack([log_g2_mean - zq * g_sd, log_g2_mean + zq * g_sd]))
+    return {
+        "second_moment": q, "mean": m, "var": var, "pre_var": t["pre_var"], "grad_norm": np.sqrt(grad_mf2),
+        "log_q_mean": t["log_q_mean"], "log_q_std": np.sqrt(t["log_q_var"]),
+        "pooled_log_q_mean": pooled_mean, "pooled_log_q_std": sd,
+        "log_grad_norm_mean": 0.5 * log_g2_mean, "log_grad_norm_std": 0.5 * g_sd,
+        "second_moment_band": band, "var_band": var_band, "mean_band": mean_band, "grad_norm_band": grad_band,
+        "chi": t["chi_rep"],
+    }
+
+
+@functools.lru_cache(maxsize=32)
+def _moments_program(branch):
+    """Jitted (v (n,), scale, shift) -> (n, 6): E phi, E phi^2, E phi^3, E phi^4, E phi'^2, E phi'^4 at
+    pre-activation variances v, for phi = scale * f + shift."""
+    fn, derivative, kinks = _functions(branch)
+    kinks = tuple(sorted(kinks))
+
+    @jax.jit
+    def moments(v, scale, shift):
+        z, w = jax.vmap(lambda vi: _nodes(0.0, vi, kinks, _FW_PIECES, _FW_NODES, sort=False))(v)
+        y, d = scale * fn(z) + shift, scale * derivative(z)
+        return jnp.stack([jnp.sum(w * y**k, -1) for k in (1, 2, 3, 4)]
+                         + [jnp.sum(w * d * d, -1), jnp.sum(w * d**4, -1)], axis=-1)
+
+    return moments
+
+
+_GH2_T, _GH2_W = np.polynomial.hermite_e.hermegauss(7)
+_GH2_W = _GH2_W / _GH2_W.sum()
+
+
+def skip_finite_width_layers(f, input_second_moment: float, depth: int, width: int, sigma_w2: float = 1.0,
+                             sigma_b2: float = 0.0, *, input_mean: float = 0.0, first_sigma_w2: float | None = None,
+                             first_residual: bool = True, coverage: float = 0.95) -> dict[str, np.ndarray]:
+    """Mean-field lines and finite-width bands of a residual network h -> h + phi(W h), per layer.
+
+    One input's state is (q, mu): second moment and mean over the N units. Given h, the branch outputs
+    f_i = phi(z_i) are iid over units and independent of h, so with F_k = E phi(z)^k,
+    z ~ N(0, sigma_w2 q + sigma_b2), the next state has the exact conditional moments
+
+        E q' = q + 2 mu F_1 + F_2,        Var q' = (4 q (F_2 - F_1^2) + 4 mu (F_3 - F_1 F_2) + F_4 - F_2^2) / N,
+        E mu' = mu + F_1,                 Var mu' = (F_2 - F_1^2) / N,
+        Cov(q', mu') = (2 mu (F_2 - F_1^2) + F_3 - F_1 F_2) / N.
+
+    The band propagates (log q, mu / sqrt q) as a 2D Gaussian (closure by 7 x 7 Gauss-Hermite points, each
+    step mapped by the delta method). Approximation: the inputs of a batch are taken as fully correlated
+    (their common accumulated mean soon dominates every input's own part), so the pooled band is one
+    input's. Gradients: ||g_l||^2 = ||g_{l+1} + W (phi' g_{l+1})||^2 grows by 1 + chi per layer in mean field,
+    with per-layer log variance (4 chi + (3 r - 1) chi^2) / (N (1 + chi)^2).
+
+    ``first_residual``: whether the first layer adds its input (the input's width equals the network's).
+    Returns the keys of :func:`finite_width_layers` (``pooled_*`` equal to the single-input ones).
+    """
+    import scipy.stats
+
+    branch, scale, shift = _branch_of(f)
+    moments = _moments_program(branch)
+    zq = scipy.stats.norm.ppf(0.5 + coverage / 2)
+    n = float(width)
+    tt, ww = np.meshgrid(_GH2_T, _GH2_T, indexing="ij")
+    t1, t2, w2 = tt.ravel(), ww.ravel(), np.outer(_GH2_W, _GH2_W).ravel()
+    q_mf, mu_mf = float(input_second_moment), float(input_mean)
+    mean_x = np.array([math.log(q_mf), mu_mf / math.sqrt(q_mf)])
+    cov_x = np.zeros((2, 2))
+    rows = []
+    with jax.enable_x64(True):
+        for layer in range(depth):
+            g = sigma_w2 if (layer > 0 or first_sigma_w2 is None) else first_sigma_w2
+            residual = layer > 0 or first_residual
+            chol = np.linalg.cholesky(cov_x + 1e-300 * np.eye(2)) if np.any(cov_x) else np.zeros((2, 2))
+            pts = mean_x[:, None] + chol @ np.stack([t1, t2])  # (2, 49)
+            q, mu = np.exp(pts[0]), pts[1] * np.exp(0.5 * pts[0])
+            v = np.concatenate([[g * q_mf + sigma_b2], g * q + sigma_b2])
+            mo = np.asarray(moments(jnp.asarray(v), scale, shift))
+            f1, f2, f3, f4, d2, d4 = (mo[:, k] for k in range(6))
+            # mean field
+            if residual:
+                mu_mf, q_mf = mu_mf + f1[0], q_mf + 2 * mu_mf * f1[0] + f2[0]
+            else:
+                mu_mf, q_mf = f1[0], f2[0]
+            chi_mf = g * d2[0]
+            f1, f2, f3, f4, d2, d4 = f1[1:], f2[1:], f3[1:], f4[1:], d2[1:], d4[1:]
+            vf, c12 = f2 - f1**2, f3 - f1 * f2
+            if residual:
+                eq, em = q + 2 * mu * f1 + f2, mu + f1
+                vq = (4 * q * vf + 4 * mu * c12 + f4 - f2**2) / n
+                cqm = (2 * mu * vf + c12) / n
+            else:
+                eq, em = f2, f1
+                vq, cqm = (f4 - f2**2) / n, c12 / n
+            vm = vf / n
+            # delta method to (log q', mu' / sqrt q')
+            ex = np.log(eq) - vq / (2 * eq**2)
+            ey = em / np.sqrt(eq) - 0.5 * cqm / eq**1.5 + 0.375 * em * vq / eq**2.5
+            j11, j21, j22 = 1 / eq, -em / (2 * eq**1.5), 1 / np.sqrt(eq)
+            sxx = j11**2 * vq
+            sxy = j11 * (j21 * vq + j22 * cqm)
+            syy = j21**2 * vq + 2 * j21 * j22 * cqm + j22**2 * vm
+            mean_x = np.array([w2 @ ex, w2 @ ey])
+            dx, dy = ex - mean_x[0], ey - mean_x[1]
+            cov_x = np.array([[w2 @ (sxx + dx * dx), w2 @ (sxy + dx * dy)],
+                              [w2 @ (sxy + dx * dy), w2 @ (syy + dy * dy)]])
+            # statistics at the closure's points, for the bands of var and mean
+            chol = np.linalg.cholesky(cov_x + 1e-300 * np.eye(2)) if np.any(cov_x) else np.zeros((2, 2))
+            pts = mean_x[:, None] + chol @ np.stack([t1, t2])
+            log_var = pts[0] + np.log(np.maximum(1 - pts[1] ** 2, 1e-300))
+            mean_pts = pts[1] * np.exp(0.5 * pts[0])
+            chi = g * d2
+            r4 = d4 / np.maximum(d2**2, 1e-300)
+            step_var = (4 * chi + (3 * r4 - 1) * chi**2) / (n * (1 + chi) ** 2) if residual else (3 * r4 - 1) / n
+            log_step = np.log1p(chi) - step_var / 2 if residual else np.log(chi) - step_var / 2
+            rows.append([q_mf, mu_mf, g * q_mf + sigma_b2, chi_mf, mean_x[0], cov_x[0, 0],
+                         w2 @ log_var, w2 @ (log_var - w2 @ log_var) ** 2, w2 @ mean_pts,
+                         w2 @ (mean_pts - w2 @ mean_pts) ** 2, w2 @ log_step, w2 @ step_var, int(residual)])
+    a = np.asarray(rows)
+    q, m = a[:, 0], a[:, 1]
+    sd = np.sqrt(np.maximum(a[:, 5], 0))
+    band = np.exp(np.stack([a[:, 4] - zq * sd, a[:, 4] + zq * sd]))
+    var_sd = np.sqrt(np.maximum(a[:, 7], 0))
+    var_band = np.exp(np.stack([a[:, 6] - zq * var_sd, a[:, 6] + zq * var_sd]))
+    mean_sd = np.sqrt(np.maximum(a[:, 9], 0))
+    mean_band = np.stack([a[:, 8] - zq * mean_sd, a[:, 8] + zq * mean_sd])
+    # gradients from the readout back: layer j's step acts on the gradient at every l < j
+    chi_mf = a[:, 3]
+    growth = np.where(a[:, 12] > 0, np.log1p(chi_mf), np.log(np.maximum(chi_mf, 1e-300)))
+    after = lambda x: np.concatenate([np.cumsum(x[::-1])[::-1][1:], [0.0]])
+    grad_mf2 = n * np.exp(after(growth))
+    import scipy.special
+
+    log_g2_mean = math.log(n) + scipy.special.digamma(n / 2) - math.log(n / 2) + after(a[:, 10])
+    log_g2_var = scipy.special.polygamma(1, n / 2) + after(a[:, 11])
+    g_sd = np.sqrt(log_g2_var)
+    return {"second_moment": q, "mean": m, "var": q - m * m, "pre_var": a[:, 2], "grad_norm": np.sqrt(grad_mf2),
+            "log_q_mean": a[:, 4], "log_q_std": sd, "pooled_log_q_mean": a[:, 4], "pooled_log_q_std": sd,
+            "log_grad_norm_mean": 0.5 * log_g2_mean, "log_grad_norm_std": 0.5 * g_sd,
+            "second_moment_band": band, "var_band": var_band, "mean_band": mean_band,
+            "grad_norm_band": np.exp(0.5 * np.stack([log_g2_mean - zq * g_sd, log_g2_mean + zq * g_sd])),
+            "chi": chi_mf}
