@@ -17,6 +17,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from tqdm.auto import tqdm
+
 from jaxacts import data as D
 from jaxacts import training as T
 from jaxacts.models import ModelConfig
@@ -135,7 +137,7 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
     extra = [on_epoch(0, graphdef, state)] if on_epoch else []
     t0 = time.perf_counter()
     losses, errors, evals, times = [], [], [], []
-    for epoch in range(epochs):
+    for epoch in tqdm(range(epochs), desc=f"  {model.activation} ({len(settings) * seeds} runs)", leave=False):
         t_epoch = time.perf_counter()
         state, metrics, ev = epoch_fn(state, keys, epoch, x, y, held_out)
         metrics, ev = jax.device_get((metrics, ev))
