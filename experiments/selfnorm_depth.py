@@ -11,7 +11,11 @@ Writes ``results.json`` (schema below), figures (PNG) and ``report.md`` to ``--o
 What it should show: SELU with LeCun-normal weights and standardized inputs stays within
 |mean| < 0.1 and 0.8 < variance < 1.25 at every layer, following the mean-field prediction;
 unnormalized inputs are pulled back to (0, 1) within ~30 layers; He init, skip connections and
-most other activations drift away (ReLU + LeCun halves the second moment each layer).
+most other activations drift away (ReLU + LeCun halves the second moment each layer). Beside every
+curve, the finite-width theory (``jaxacts.theory.finite_width_many``) predicts the band that 95% of
+networks of this width fall in: narrow where a fixed point attracts (SELU + LeCun), growing like
+sqrt(5 depth / width) in log q for ReLU + He; the summary gives the fraction of each seed's layers
+inside it and the measured against predicted spread of log q at the last layer.
 
 How it runs: the activation (with its hyperparameters, scale and shift), the initializer and dropout
 are runtime data of the probe (``jaxacts.probe.ProbeParams``), so every configuration of one network
@@ -30,19 +34,27 @@ results.json schema:
           spectral norm, alpha-dropout constants, and self-normalizing (scale, shift) of other activations
   runs: list of {label, group, settings{activation, init, input, architecture, dropout, width, depth, seeds,
         dtype, backend, device_count, scale, shift, key_data}, layers{<statistic>: {mean: [...], std: [...]}}
-        (over seeds), theory{mean, var, second_moment} or null, summary{final_mean, final_var, max_deviation,
-        theory_max_rel_error, theory_layers_compared, self_normalizing, verdict_per_seed, seed_agreement}}
-        - theory_max_rel_error: max over layers of |q - q_theory| / |q_theory| for the second moment q, over the
-          theory_layers_compared layers where both are finite and q_theory != 0 (null when there are none)
+        (over seeds; second_moment, var and grad_norm also {seeds: [[...] per seed]}), theory or null,
+        summary{final_mean, final_var, max_deviation, band_coverage, log_q_last, self_normalizing,
+        verdict_per_seed, seed_agreement}}
+        - theory (jaxacts.theory.finite_width_many; skip_finite_width_layers for skip connections; null with
+          dropout): model, mean-field lines {mean, var, second_moment, pre_var, grad_norm}, the distribution of
+          the pooled log second moment over networks {pooled_log_q_mean, pooled_log_q_std} (one input's:
+          log_q_mean, log_q_std), of log grad_norm {log_grad_norm_mean, log_grad_norm_std}, and 95% bands
+          [[low...], [high...]]: second_moment_band, var_band, mean_band, grad_norm_band
+        - band_coverage: {second_moment, var, grad_norm}: the fraction of (seed, layer) values inside the band,
+          over the <statistic>_layers layers where the value and the band are finite (null without theory)
+        - log_q_last: {measured_mean, measured_std, predicted_mean, predicted_std} of the log second moment
+          at the last layer over networks (measured: over the seeds, std with ddof 1)
         - self_normalizing: the criterion on the seed-averaged curves; verdict_per_seed: the criterion on
           each seed's own curves; seed_agreement: the fraction of seeds whose verdict equals the averaged one
         - key_data: the number folded into PRNGKey(seed) for this configuration: a hash of its label, probe
           settings and input, so its networks and inputs do not depend on what else is in the grid
   programs: number of distinct compiled probe programs the run needed
-  seconds: wall time of the runs
+  theory_seconds: wall time of the theory (all runs); seconds: wall time of the runs, theory included
 
-The file is strict JSON: a value that is not finite (a statistic that overflowed to inf or became NaN, the
-theory's mean and variance for skip connections, which it does not track) is written as null.
+The file is strict JSON: a value that is not finite (a statistic that overflowed to inf or became NaN) is
+written as null.
 """
 
 from __future__ import annotations
@@ -98,7 +110,7 @@ HELP = {
                    "'selu,leaky_relu(negative_slope=0.2)'; a list value is a sweep: 'elu(alpha=[0.5,1.0])'",
     "inits": "initializer names for the heatmap (uniform:A is U(-A, A))",
     "heatmap_depth": "depth of the heatmap networks",
-    "widths": "widths of the finite-width drift runs (SELU, LeCun)",
+    "widths": "widths of the finite-width runs (SELU + LeCun, ReLU + He, tanh + LeCun)",
     "conv_channels": "channels of the convolutional variant",
     "image_size": "image side of the convolutional variant",
     "variants": "activations to scale-and-shift into self-normalizing variants",
@@ -179,8 +191,10 @@ def build_runs(c: StudyConfig) -> list[Run]:
     for act in c.activations:
         for init in c.inits:
             runs.append(Run(f"{act} / {init}", "heatmap", P(activation=act, init=init, depth=c.heatmap_depth), g))
-    for w in c.widths:
+    for w in c.widths:  # finite width: the spread of log q against depth / width
         runs.append(Run(f"SELU, width {w}", "width", P(width=w), g))
+        runs.append(Run(f"ReLU, He, width {w}", "width", P(activation="relu", init="he_normal", width=w), g))
+        runs.append(Run(f"tanh, LeCun, width {w}", "width", P(activation="tanh", width=w), g))
     return runs
 
 
@@ -233,53 +247,57 @@ def _seed_keys(c: StudyConfig, run: Run):
     return keys
 
 
-def _theory_for(run: Run, inputs: np.ndarray) -> dict | None:
+def _theory_inputs(run: Run, inputs: np.ndarray) -> np.ndarray:
+    """What the theory takes as the batch: the inputs as (batch, features), float64. For the CNN, every
+    position's 3 x 3 circular patch is one input of a dense layer (fan-in 9 x channels)."""
+    x = inputs.astype(np.float64)
+    if run.probe.architecture != "conv":
+        return x
+    hp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="wrap")
+    size = x.shape[1]
+    patches = [hp[:, i:i + size, j:j + size, :] for i in range(3) for j in range(3)]
+    return np.concatenate(patches, axis=-1).reshape(-1, 9 * x.shape[-1])
+
+
+def _gains(run: Run, features: int) -> tuple[float, float]:
+    """sigma_w^2 of the first layer and of the later ones: fan-in x the probe's weight variance."""
     p = run.probe
-    if p.dropout != "none":
-        return None  # the pooled map does not model dropout noise
-    sigma_w2 = initializers.weight_variance_gain(p.init, p.width, p.width)
-    q_in = float(np.mean(inputs.astype(np.float64) ** 2))
-    return predict_layers(p.activation, p.scale, p.shift, q_in, p.depth, sigma_w2, p.architecture == "skip")
+    shape = ProbeShape(p.width, p.depth, p.architecture)
+    fan = lambda f: 9 * f if p.architecture == "conv" else f
+    return tuple(fan(f) * initializers.weight_std(p.init, shape.kernel_shape(f)) ** 2 for f in (features, p.width))
 
 
-@functools.cache
-def _theory_layer(spec: str, scale: float, shift: float, skip: bool):
-    """One layer of ``theory.predict_layers``, jitted: (q, sigma_w2) -> (next q, [mean, var, second moment])."""
-    f = _Scaled(spec, scale, shift)
+def theory_for_runs(runs: Sequence[Run], inputs: Sequence[np.ndarray]) -> list[dict | None]:
+    """Mean-field lines and finite-width 95% bands for every run (None where the theory has no model:
+    dropout). Plain and CNN runs go through ``theory.finite_width_many`` (one compiled program, one call
+    per activation); the CNN is approximated as a dense network of width = channels over its patches.
+    Skip connections use ``theory.skip_finite_width_layers``."""
+    out: list[dict | None] = [None] * len(runs)
+    dense, index = [], []
+    for i, (run, x) in enumerate(zip(runs, inputs)):
+        p = run.probe
+        if p.dropout != "none" and p.dropout_rate > 0:
+            continue
+        act = theory.ScaledActivation(p.activation, p.scale, p.shift)
+        first, hidden = _gains(run, x.shape[-1])
+        if p.architecture == "skip":
+            x = x.astype(np.float64)
+            res = theory.skip_finite_width_layers(
+                act, float(np.mean(x * x)), p.depth, p.width, hidden, input_mean=float(np.mean(x)),
+                first_sigma_w2=first, first_residual=x.shape[-1] == p.width, coverage=COVERAGE)
+            out[i] = {"model": "skip", **res}
+            continue
+        dense.append(theory.FiniteWidthNetwork(act, _theory_inputs(run, x), p.depth, p.width, hidden,
+                                               first_sigma_w2=first))
+        index.append(i)
+    if dense:
+        for i, res in zip(index, theory.finite_width_many(dense, COVERAGE)):
+            out[i] = {"model": "conv (as dense over patches)" if runs[i].probe.architecture == "conv" else "plain",
+                      **res}
+    return out
 
-    def layer(q, sigma_w2):
-        mean, var, second = theory.pooled_layer(f, q, sigma_w2)
-        if skip:  # the residual branch's second moment adds; mean and variance are not tracked
-            return q + second, jnp.stack([jnp.nan * q, jnp.nan * q, q + second])
-        return second, jnp.stack([mean, var, second])
 
-    return jax.jit(layer)
-
-
-def predict_layers(spec: str, scale: float, shift: float, q_in: float, depth: int, sigma_w2: float,
-                   skip: bool) -> dict[str, list[float]]:
-    """``theory.predict_layers`` for ``scale * spec + shift``, as lists, with its layer compiled once per
-    activation (``theory.predict_layers`` compiles a new scan on every call, ~0.5 s each)."""
-    layer = _theory_layer(spec, scale, shift, skip)
-    with jax.enable_x64(True):
-        q, sigma_w2, rows = jnp.float64(q_in), jnp.float64(sigma_w2), []
-        for _ in range(depth):
-            q, row = layer(q, sigma_w2)
-            rows.append(row)
-        rows = np.asarray(jnp.stack(rows))
-    return {k: rows[:, j].tolist() for j, k in enumerate(("mean", "var", "second_moment"))}
-
-
-class _Scaled:
-    """scale * activation + shift for an activation spec, as a callable the theory can integrate (kinks kept)."""
-
-    def __init__(self, spec, scale, shift):
-        self.fn, self.kinks = registry.get_spec(spec), registry.info(registry.parse_spec(spec)[0]).kinks
-        self.scale, self.shift = scale, shift
-
-    def __call__(self, x):
-        y = self.fn(x)
-        return y if (self.scale, self.shift) == (1.0, 0.0) else self.scale * y + self.shift
+COVERAGE = 0.95  # the finite-width bands hold this fraction of networks
 
 
 def self_normalizing(mean: np.ndarray, var: np.ndarray) -> bool:
@@ -290,9 +308,27 @@ def self_normalizing(mean: np.ndarray, var: np.ndarray) -> bool:
     return finite and bool(np.all(np.abs(mean[half]) < 0.1) and np.all((var[half] > 0.8) & (var[half] < 1.25)))
 
 
+def _coverage(seeds: np.ndarray, band) -> tuple[float | None, int]:
+    """Fraction of the (seed, layer) values inside [low, high] over the layers where the band is finite and
+    every seed's value finite and positive (the statistics banded are positive: a 0 is a float32 underflow,
+    ReLU + LeCun's 2^-200, not a network's value), and how many layers that is."""
+    seeds = np.asarray(seeds, np.float64)
+    low, high = (np.asarray(b, np.float64) for b in band)
+    usable = np.isfinite(low) & np.isfinite(high) & np.all(np.isfinite(seeds) & (seeds > 0), axis=0)
+    if not usable.any():
+        return None, 0
+    inside = (seeds[:, usable] >= low[usable]) & (seeds[:, usable] <= high[usable])
+    return float(inside.mean()), int(usable.sum())
+
+
 def _summary(layers: dict, theory_layers: dict | None, seed_mean: np.ndarray | None = None,
              seed_var: np.ndarray | None = None) -> dict:
-    """The run's summary; ``seed_mean``, ``seed_var`` (seeds, depth) give the verdict of each seed."""
+    """The run's summary; ``seed_mean``, ``seed_var`` (seeds, depth) give the verdict of each seed.
+
+    With a theory: ``band_coverage``, the fraction of every seed's layers whose measured statistic lies in
+    the predicted 95% band (second moment, variance, gradient norm; over the layers where both are finite),
+    and ``log_q_last``: mean and std over seeds of the log second moment at the last layer, measured and
+    predicted."""
     mean = np.asarray(layers["mean"]["mean"], np.float64)
     var = np.asarray(layers["var"]["mean"], np.float64)
     ok = self_normalizing(mean, var)
@@ -301,21 +337,25 @@ def _summary(layers: dict, theory_layers: dict | None, seed_mean: np.ndarray | N
     out = {
         "final_mean": float(mean[-1]), "final_var": float(var[-1]),
         "max_deviation": float(np.max(deviation)),  # NaN in any layer makes it unknown (null), not smaller
-        "self_normalizing": ok, "theory_max_rel_error": None, "theory_layers_compared": 0,
+        "self_normalizing": ok, "band_coverage": None, "log_q_last": None,
     }
     if seed_mean is not None:
         verdicts = [self_normalizing(m, v) for m, v in zip(seed_mean, seed_var)]
         out["verdict_per_seed"] = verdicts
         out["seed_agreement"] = sum(v == ok for v in verdicts) / len(verdicts)
-    if theory_layers is not None:
-        q_emp = np.asarray(layers["second_moment"]["mean"], np.float64)
-        q_th = np.asarray(theory_layers["second_moment"], np.float64)
-        usable = np.isfinite(q_emp) & np.isfinite(q_th) & (q_th != 0)
-        with np.errstate(all="ignore"):
-            rel = np.abs(q_emp[usable] - q_th[usable]) / np.abs(q_th[usable])
-        rel = rel[np.isfinite(rel)]
-        out["theory_layers_compared"] = int(rel.size)
-        out["theory_max_rel_error"] = float(rel.max()) if rel.size else None
+    if theory_layers is not None and "seeds" in layers["second_moment"]:
+        coverage = {}
+        for stat in ("second_moment", "var", "grad_norm"):
+            frac, count = _coverage(layers[stat]["seeds"], theory_layers[f"{stat}_band"])
+            coverage[stat] = frac
+            coverage[f"{stat}_layers"] = count
+        out["band_coverage"] = coverage
+        with np.errstate(all="ignore"):  # an overflowed or underflowed seed makes them unknown (null)
+            last = np.log(np.asarray(layers["second_moment"]["seeds"], np.float64)[:, -1])
+            measured = (float(np.mean(last)), float(np.std(last, ddof=1)) if last.size > 1 else math.nan)
+        out["log_q_last"] = {"measured_mean": measured[0], "measured_std": measured[1],
+                             "predicted_mean": float(theory_layers["pooled_log_q_mean"][-1]),
+                             "predicted_std": float(theory_layers["pooled_log_q_std"][-1])}
     return out
 
 
@@ -325,7 +365,7 @@ def run_study(c: StudyConfig, progress: bool = True) -> dict:
     # run of that shape reuses the program with its own ProbeParams.
     # (A fresh function, so that its cache counts this study's programs only.)
     probe = jax.jit(lambda *args: seeded_network_stats(*args), static_argnums=1)
-    results = []
+    measured = []
     for run, shape, in_shape in tqdm(plan(c), desc="depth study", disable=not progress):
         p = run.probe
         rng = np.random.default_rng([c.seed + 1, key_data(run)])
@@ -334,10 +374,18 @@ def run_study(c: StudyConfig, progress: bool = True) -> dict:
         assert inputs.shape == in_shape, (inputs.shape, in_shape)
         params = probe_params(p, shape, inputs.shape[-1], inputs.dtype)
         stats = probe(_seed_keys(c, run), shape, params, jnp.asarray(inputs))
-        stats = {k: np.asarray(v, np.float64) for k, v in stats.items()}
+        measured.append((run, inputs, {k: np.asarray(v, np.float64) for k, v in stats.items()}))
+    t0 = time.time()
+    theories = theory_for_runs([m[0] for m in measured], [m[1] for m in measured])
+    theory_seconds = time.time() - t0
+    results = []
+    for (run, inputs, stats), th in zip(measured, theories):
+        p = run.probe
         with np.errstate(all="ignore"):  # exploding runs (skip connections) may reach inf
             layers = {k: {"mean": v.mean(0).tolist(), "std": v.std(0).tolist()} for k, v in stats.items()}
-        th = _theory_for(run, inputs)
+        for k in SEED_CURVES:
+            layers[k]["seeds"] = stats[k].tolist()
+        th = None if th is None else {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in th.items()}
         results.append({
             "label": run.label, "group": run.group,
             "settings": {"activation": p.activation, "init": p.init, "input": run.input,
@@ -352,7 +400,10 @@ def run_study(c: StudyConfig, progress: bool = True) -> dict:
             "environment": {"backend": jax.default_backend(), "device_count": jax.device_count(),
                             "jax_version": jax.__version__},
             "config": dataclasses.asdict(c), "theory": theory_section(c), "runs": results,
-            "programs": probe._cache_size()}
+            "programs": probe._cache_size(), "theory_seconds": theory_seconds}
+
+
+SEED_CURVES = ("second_moment", "var", "grad_norm")  # statistics kept per seed (the bands' coverage)
 
 
 def theory_section(c: StudyConfig) -> dict:
@@ -382,22 +433,36 @@ def _number(x) -> str:
     return "non-finite" if x is None or not math.isfinite(x) else f"{x:.3g}"
 
 
+def _fraction(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
 def summary_table(results: dict, groups: Sequence[str] = ("curves", "width")) -> str:
-    rows = ["| configuration | final mean | final variance | max dev. from (0,1) | theory rel. error (layers) | "
-            "self-normalizing | seeds agreeing |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| configuration | final mean | final variance | max dev. from (0,1) | in 95% band: q / var / grad "
+            "(layers) | log q at last layer: measured / predicted (mean ± std over networks) | self-normalizing | "
+            "seeds agreeing |",
+            "|---|---|---|---|---|---|---|---|"]
     for r in results["runs"]:
         if r["group"] not in groups:
             continue
         s = r["summary"]
-        if s.get("theory_max_rel_error") is None:
-            th = "-"
+        band = s.get("band_coverage")
+        if band is None:
+            inside = "-"
         else:
-            th = f"{s['theory_max_rel_error']:.3g} ({s['theory_layers_compared']}/{r['settings']['depth']} layers)"
+            inside = (f"{_fraction(band['second_moment'])} / {_fraction(band['var'])} / "
+                      f"{_fraction(band['grad_norm'])} ({band['second_moment_layers']})")
+        last = s.get("log_q_last")
+        if last is None:
+            spread = "-"
+        else:
+            spread = (f"{_number(last['measured_mean'])} ± {_number(last['measured_std'])} / "
+                      f"{_number(last['predicted_mean'])} ± {_number(last['predicted_std'])}")
         per_seed = s.get("verdict_per_seed")
         agree = "-" if per_seed is None else f"{sum(v == s['self_normalizing'] for v in per_seed)}/{len(per_seed)}"
         rows.append(f"| {r['label']} | {_number(s['final_mean'])} | {_number(s['final_var'])} | "
-                    f"{_number(s['max_deviation'])} | {th} | {'yes' if s['self_normalizing'] else 'no'} | {agree} |")
+                    f"{_number(s['max_deviation'])} | {inside} | {spread} | {'yes' if s['self_normalizing'] else 'no'} "
+                    f"| {agree} |")
     return "\n".join(rows)
 
 

@@ -38,45 +38,90 @@ def _band(ax, y, label, color, log=False):
     ax.fill_between(layers, low, m + s, color=color, alpha=0.25, lw=0)
 
 
-def depth_curves(results: dict, out: str) -> str:
-    runs = [r for r in results["runs"] if r["group"] == "curves"]
-    cols = 4
-    rows = math.ceil(len(runs) / cols)
+def _theory(r: dict) -> dict | None:
+    if r.get("theory") is None:
+        return None
+    return {k: (_array(v) if isinstance(v, list) and (not v or not isinstance(v[0], list))
+                else np.asarray([_array(row) for row in v]) if isinstance(v, list) else v)
+            for k, v in r["theory"].items()}
+
+
+def _seed_lines(ax, seeds, color, log=False):
+    for row in seeds:
+        y = _array(row)
+        if log:
+            y = np.where(y > 0, y, np.nan)
+        ax.plot(np.arange(1, len(y) + 1), y, color=color, lw=0.7, alpha=0.8)
+
+
+def _theory_band(ax, th, key, color, log=False, filled=True):
+    """Mean-field line (dashed) and the finite-width 95% band (shaded, or dotted edges) of statistic ``key``."""
+    if th is None or f"{key}_band" not in th:
+        return
+    layers = np.arange(1, len(th[key]) + 1)
+    low, high = th[f"{key}_band"]
+    if log:
+        low, high = np.where(low > 0, low, np.nan), np.where(high > 0, high, np.nan)
+    if filled:
+        ax.fill_between(layers, low, high, color=color, alpha=0.18, lw=0)
+    else:
+        ax.plot(layers, low, ":", color=color, lw=0.8)
+        ax.plot(layers, high, ":", color=color, lw=0.8)
+    line = th[key]
+    ax.plot(layers, np.where(line > 0, line, np.nan) if log else line, "--", color=color, lw=1)
+
+
+def _grid(n, cols=4):
+    rows = max(1, math.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
-    for ax, r in zip(axes.flat, runs):
-        _band(ax, r["layers"]["var"], "variance", "tab:blue", log=True)
-        th = None if r["theory"] is None else {k: _array(v) for k, v in r["theory"].items()}
-        if th is not None and not np.all(np.isnan(th["var"])):
-            ax.plot(np.arange(1, len(th["var"]) + 1), th["var"], "--", color="navy", lw=1,
-                    label="variance (theory)")
-        elif th is not None:  # skip connections: theory gives the second moment only
-            ax.plot(np.arange(1, len(th["second_moment"]) + 1), th["second_moment"], "--",
-                    color="navy", lw=1, label="second moment (theory)")
-        ax.set_yscale("log")
-        ax.axhline(1.0, color="gray", lw=0.6)
-        twin = ax.twinx()
-        _band(twin, r["layers"]["mean"], "mean", "tab:orange")
-        if th is not None and not np.all(np.isnan(th["mean"])):
-            twin.plot(np.arange(1, len(th["mean"]) + 1), th["mean"], "--", color="saddlebrown", lw=1,
-                      label="mean (theory)")
-        twin.axhline(0.0, color="gray", lw=0.6, ls=":")
-        verdict = "self-normalizing" if r["summary"]["self_normalizing"] else "not self-normalizing"
-        ax.set_title(f"{r['label']}\n({verdict})", fontsize=8)
-        ax.set_xlabel("layer", fontsize=8)
-        ax.tick_params(labelsize=7)
-        twin.tick_params(labelsize=7, colors="tab:orange")
-    for ax in list(axes.flat)[len(runs):]:
+    return fig, axes
+
+
+def _finish_grid(fig, axes, used, handles, labels, title):
+    for ax in list(axes.flat)[used:]:
         ax.axis("off")
-    handles = [plt.Line2D([], [], color=c, ls=ls) for c, ls in
-               (("tab:blue", "-"), ("navy", "--"), ("tab:orange", "-"), ("saddlebrown", "--"))]
-    fig.legend(handles, ["variance (log axis, left), mean +- std over seeds", "variance (theory)",
-                         "mean (right axis)", "mean (theory)"], loc="lower center", ncol=4, fontsize=9)
-    fig.suptitle("Per-layer activation variance and mean vs depth: empirical band (seeds) and mean-field theory")
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
+    fig.suptitle(title)
     # Fixed margins: tight_layout would draw these ~40 (twin) axes once more just to measure them.
     inch = lambda x, size: x / size  # margins in inches, as figure fractions
     w, h = fig.get_size_inches()
     fig.subplots_adjust(left=inch(0.9, w), right=1 - inch(0.6, w), bottom=inch(0.85, h), top=1 - inch(0.75, h),
                         wspace=0.62, hspace=0.8)
+
+
+def depth_curves(results: dict, out: str) -> str:
+    runs = [r for r in results["runs"] if r["group"] == "curves"]
+    fig, axes = _grid(len(runs))
+    for ax, r in zip(axes.flat, runs):
+        th = _theory(r)
+        var = r["layers"]["var"]
+        if "seeds" in var:
+            _seed_lines(ax, var["seeds"], "tab:blue", log=True)
+        else:
+            _band(ax, var, "variance", "tab:blue", log=True)
+        _theory_band(ax, th, "var", "navy", log=True)
+        ax.set_yscale("log")
+        ax.axhline(1.0, color="gray", lw=0.6)
+        twin = ax.twinx()
+        m = _array(r["layers"]["mean"]["mean"])
+        twin.plot(np.arange(1, len(m) + 1), m, color="tab:orange", lw=1.0)
+        _theory_band(twin, th, "mean", "saddlebrown", filled=False)
+        twin.axhline(0.0, color="gray", lw=0.6, ls=":")
+        verdict = "self-normalizing" if r["summary"]["self_normalizing"] else "not self-normalizing"
+        cover = (r["summary"].get("band_coverage") or {}).get("var")
+        inside = "" if cover is None else f", {100 * cover:.0f}% in band"
+        ax.set_title(f"{r['label']}\n({verdict}{inside})", fontsize=8)
+        ax.set_xlabel("layer", fontsize=8)
+        ax.tick_params(labelsize=7)
+        twin.tick_params(labelsize=7, colors="tab:orange")
+    handles = [plt.Line2D([], [], color="tab:blue"), plt.Line2D([], [], color="navy", ls="--"),
+               plt.Rectangle((0, 0), 1, 1, color="navy", alpha=0.18), plt.Line2D([], [], color="tab:orange"),
+               plt.Line2D([], [], color="saddlebrown", ls="--")]
+    _finish_grid(fig, axes, len(runs), handles,
+                 ["variance, one line per seed (log axis, left)", "mean-field theory",
+                  "finite-width band (95% of networks)", "mean over seeds (right axis)",
+                  "mean: mean field (dashed), band (dotted)"],
+                 "Per-layer activation variance and mean vs depth: measured networks, mean-field line, finite-width band")
     return _save(fig, out, "depth_curves.png")
 
 
@@ -133,35 +178,97 @@ def selu_vector_field(out: str) -> str:
 
 def grad_norms(results: dict, out: str) -> str:
     runs = [r for r in results["runs"] if r["group"] == "curves" and r["settings"]["architecture"] != "conv"]
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for r in runs:
-        g = _array(r["layers"]["grad_norm"]["mean"])
-        if np.all(np.isfinite(g)) and np.all(g > 0):
-            ax.plot(np.arange(1, len(g) + 1), g / g[-1], lw=1.2, label=r["label"])
-    ax.set_yscale("log")
-    ax.set_xlabel("layer")
-    ax.set_ylabel("gradient RMS reaching the layer / at the last layer")
-    ax.set_title("Backward signal: gradient norm vs depth (a loss on the last layer)")
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+    fig, axes = _grid(len(runs))
+    for ax, r in zip(axes.flat, runs):
+        g = r["layers"]["grad_norm"]
+        if "seeds" in g:
+            _seed_lines(ax, g["seeds"], "tab:green", log=True)
+        else:
+            _band(ax, g, "gradient", "tab:green", log=True)
+        _theory_band(ax, _theory(r), "grad_norm", "darkgreen", log=True)
+        ax.set_yscale("log")
+        cover = (r["summary"].get("band_coverage") or {}).get("grad_norm")
+        ax.set_title(r["label"] + ("" if cover is None else f"\n({100 * cover:.0f}% in band)"), fontsize=8)
+        ax.set_xlabel("layer", fontsize=8)
+        ax.tick_params(labelsize=7)
+    handles = [plt.Line2D([], [], color="tab:green"), plt.Line2D([], [], color="darkgreen", ls="--"),
+               plt.Rectangle((0, 0), 1, 1, color="darkgreen", alpha=0.18)]
+    _finish_grid(fig, axes, len(runs), handles,
+                 ["gradient RMS reaching the layer, one line per seed", "mean-field sqrt(N prod chi)",
+                  "finite-width band (95% of networks)"],
+                 "Backward signal: gradient norm vs depth (loss <r, h_L>), measured, mean-field and finite-width band")
     return _save(fig, out, "grad_norm.png")
 
 
+def spread_points(results: dict, layers=(10, 20, 50, 100, 200, 500, 1000)) -> list[dict]:
+    """Measured (std over seeds, ddof 1) against predicted spread of the log second moment, for every run with a
+    plain-network theory, at the listed layers: the data of the depth/width figure."""
+    points = []
+    for r in results["runs"]:
+        th = r.get("theory")
+        if th is None or th.get("model") != "plain" or "seeds" not in r["layers"]["second_moment"]:
+            continue
+        seeds = np.asarray([_array(row) for row in r["layers"]["second_moment"]["seeds"]])
+        for layer in layers:
+            if layer > seeds.shape[1]:
+                continue
+            with np.errstate(all="ignore"):
+                logs = np.log(seeds[:, layer - 1])
+            predicted = th["pooled_log_q_std"][layer - 1]
+            if len(logs) > 1 and np.all(np.isfinite(logs)) and predicted is not None and predicted > 0:
+                points.append({"label": r["label"], "group": r["group"], "activation": r["settings"]["activation"],
+                               "width": r["settings"]["width"], "layer": layer,
+                               "measured": float(np.std(logs, ddof=1)),
+                               "predicted": float(predicted), "seeds": len(logs)})
+    return points
+
+
 def width_drift(results: dict, out: str) -> str | None:
-    runs = [r for r in results["runs"] if r["group"] == "width"]
-    if not runs:
+    """Depth / width: measured spread of log q across networks against the predicted one (left), and both
+    against depth/width for the width runs (right)."""
+    points = spread_points(results)
+    if not points:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(runs)))
-    for r, c in zip(runs, colors):
-        _band(ax, r["layers"]["var"], f"width {r['settings']['width']}", c)
-    ax.axhline(1.0, color="gray", lw=0.6)
-    ax.set_xlabel("layer")
-    ax.set_ylabel("activation variance")
-    ax.set_title("SELU + LeCun: finite width makes the variance wander; wider stays closer to 1")
-    ax.legend(fontsize=8)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5))
+    ratio = np.asarray([p["layer"] / p["width"] for p in points])
+    sc = ax.scatter([p["predicted"] for p in points], [p["measured"] for p in points], c=np.log10(ratio),
+                    cmap="viridis", s=14, alpha=0.85)
+    lo = min(min(p["predicted"] for p in points), min(p["measured"] for p in points if p["measured"] > 0)) / 1.5
+    hi = max(max(p["predicted"] for p in points), max(p["measured"] for p in points)) * 1.5
+    ax.plot([lo, hi], [lo, hi], color="gray", lw=1)
+    seeds = points[0]["seeds"]
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted std of log q over networks (finite-width theory)")
+    ax.set_ylabel(f"measured std of log q over {seeds} seeds (ddof 1)")
+    ax.set_title("Every plain run, layers 10 to 1000", fontsize=9)
+    fig.colorbar(sc, ax=ax, label="log10(depth / width)")
+    width_runs = [r for r in results["runs"] if r["group"] == "width" and r.get("theory") is not None]
+    acts = list(dict.fromkeys(r["settings"]["activation"] for r in width_runs))
+    markers = dict(zip(acts, "osd^v<>"))
+    widths = sorted({r["settings"]["width"] for r in width_runs})
+    colors = dict(zip(widths, plt.cm.plasma(np.linspace(0, 0.85, max(1, len(widths))))))
+    for r in width_runs:
+        th = _theory(r)
+        n, depth = r["settings"]["width"], r["settings"]["depth"]
+        x = np.arange(1, depth + 1) / n
+        ax2.plot(x, th["pooled_log_q_std"], color=colors[n], lw=1)
+        with np.errstate(all="ignore"):
+            logs = np.log(np.asarray([_array(row) for row in r["layers"]["second_moment"]["seeds"]]))
+        measured = np.std(logs, axis=0, ddof=1) if logs.shape[0] > 1 else np.full(logs.shape[1], np.nan)
+        pick = np.unique(np.geomspace(1, depth, 12).astype(int)) - 1
+        ax2.plot(x[pick], measured[pick], markers[r["settings"]["activation"]], color=colors[n], ms=4, ls="none")
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("depth / width")
+    ax2.set_ylabel("std of log q over networks")
+    ax2.set_title("Width runs: lines predicted, markers measured", fontsize=9)
+    handles = [plt.Line2D([], [], color=colors[w], lw=1.5) for w in widths] + [
+        plt.Line2D([], [], color="k", marker=markers[a], ls="none") for a in acts]
+    ax2.legend(handles, [f"width {w}" for w in widths] + acts, fontsize=7)
+    fig.suptitle("Finite width: the spread of log second moment across random networks grows with depth / width")
     fig.tight_layout()
-    return _save(fig, out, "width_drift.png")
+    return _save(fig, out, "depth_width_spread.png")
 
 
 def _save(fig, out, name) -> str:
@@ -193,6 +300,61 @@ def _seed_sentence(results: dict) -> str:
     return f"{text}; the seeds disagree on: {listed}."
 
 
+def _band_phrase(s: dict) -> str:
+    band, last = s.get("band_coverage"), s.get("log_q_last")
+    if band is None or band.get("second_moment") is None:
+        return ""
+    text = (f"; {100 * band['second_moment']:.0f}% of the seeds' layers inside the finite-width 95% band of the "
+            f"second moment")
+    if last is not None:
+        text += (f", log q at the last layer {_number(last['measured_mean'])} ± {_number(last['measured_std'])} "
+                 f"measured, {_number(last['predicted_mean'])} ± {_number(last['predicted_std'])} predicted")
+    return text
+
+
+def _run(results: dict, label: str) -> dict | None:
+    return next((r for r in results["runs"] if r["label"] == label and r.get("theory") is not None), None)
+
+
+def finite_width_note(results: dict) -> str:
+    """When mean-field theory holds and when it does not, with this run's numbers (two or three sentences)."""
+    parts = []
+    relu, selu = _run(results, "ReLU, He"), _run(results, "SELU, LeCun, N(0,1) input")
+    if relu is not None:
+        n, depth = relu["settings"]["width"], relu["settings"]["depth"]
+        last = relu["summary"]["log_q_last"]
+        parts.append(
+            f"Mean-field theory is the infinite-width limit: at width N each network's log second moment "
+            f"random-walks, for ReLU + He with variance ~5 L / N (Hanin & Nica 2019), so at depth / width = "
+            f"{depth}/{n} = {depth / n:.2f} the second moment is preserved only on average: the log second moment "
+            f"at the last layer is predicted {_number(last['predicted_mean'])} ± {_number(last['predicted_std'])} "
+            f"and measured {_number(last['measured_mean'])} ± {_number(last['measured_std'])} over "
+            f"{relu['settings']['seeds']} networks, where mean field says 0.")
+    if selu is not None:
+        last = selu["summary"]["log_q_last"]
+        std = np.asarray(selu["theory"]["pooled_log_q_std"], np.float64)
+        parts.append(
+            f"SELU + LeCun's attracting fixed point pulls the fluctuations back: the predicted spread of log q "
+            f"levels off at {_number(std.max(), '.3f')} (last layer: {_number(last['predicted_std'], '.3f')} predicted, "
+            f"{_number(last['measured_std'], '.3f')} measured), so mean field holds at any depth.")
+    plain = [r for r in results["runs"] if r.get("theory") is not None and r["theory"].get("model") == "plain"
+             and (r["summary"].get("band_coverage") or {}).get("second_moment") is not None]
+    if plain:
+        cover = np.asarray([r["summary"]["band_coverage"]["second_moment"] for r in plain])
+        low = plain[int(np.argmin(cover))]
+        points = spread_points(results)
+        ratio = np.asarray([p["measured"] / p["predicted"] for p in points if p["predicted"] > 0])
+        text = (f"Over the {len(plain)} plain configurations without dropout the measured second moments lie inside "
+                f"their predicted 95% bands in {100 * np.median(cover):.0f}% of (seed, layer) points (median; lowest "
+                f"{100 * cover.min():.0f}%, {low['label']}; {np.sum(cover >= 0.9)} of {len(plain)} at 90% or more)")
+        if ratio.size:
+            text += (f"; across widths and depths the measured spread of log q over seeds is "
+                     f"{np.median(ratio):.2f} times the predicted one (median of {ratio.size} (run, layer) points, "
+                     f"quartiles {np.quantile(ratio, 0.25):.2f} and {np.quantile(ratio, 0.75):.2f})")
+        parts.append(text + ".")
+    return " ".join(parts) if parts else "No finite-width theory in these results."
+
+
 def report(results: dict, figures: list[str], table: str) -> str:
     t = results["theory"]
     env = results["environment"]
@@ -218,11 +380,8 @@ def report(results: dict, figures: list[str], table: str) -> str:
         if r["group"] != "curves" or r is base:
             continue
         s = r["summary"]
-        th = ("" if s.get("theory_max_rel_error") is None else
-              f"; theory's second moment within {100 * s['theory_max_rel_error']:.1f}% on the "
-              f"{s['theory_layers_compared']} of {r['settings']['depth']} layers where both are finite and nonzero")
         lines.append(f"- {r['label']}: final mean {_number(s['final_mean'])}, final variance {_number(s['final_var'])} -> "
-                     f"{'self-normalizing' if s['self_normalizing'] else 'not self-normalizing'}{th}.")
+                     f"{'self-normalizing' if s['self_normalizing'] else 'not self-normalizing'}{_band_phrase(s)}.")
     lines += [
         "",
         "## Theory",
@@ -237,6 +396,7 @@ def report(results: dict, figures: list[str], table: str) -> str:
     for name, v in t["self_normalizing_variants"].items():
         lines.append(f"  - {name}: lambda = {v['scale']:.6f}, beta = {v['shift']:+.6f}, spectral norm "
                      f"{v['spectral_norm']:.4f} -> {'attracting' if v['attracting'] else 'not attracting'}")
+    lines += ["", "## Finite width", "", finite_width_note(results)]
     lines += ["", "## Seeds", "", _seed_sentence(results), "", "## Summary table", "", table, "", "## Figures", ""]
     lines += [f"![{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"

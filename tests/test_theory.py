@@ -147,3 +147,213 @@ def test_self_normalizing_variants(name, attracting):
     second = scipy.integrate.quad(lambda z: g(z) ** 2 * scipy.stats.norm.pdf(z), -12, 12, points=[0.0])[0]
     assert mean == pytest.approx(0.0, abs=1e-5) and second == pytest.approx(1.0, abs=1e-5)
     assert v.attracting == attracting
+
+
+# ----------------------------------------------------------------------------- finite width
+#
+# References: real random networks in plain numpy (Gaussian weights, many seeds) and closed forms. For ReLU
+# with He weights, q_{l+1} / q_l = (2/N) chi^2_K with K ~ Binomial(N, 1/2) active units (Hanin & Nica 2019), so
+# the per-layer log step has mean E[psi(K/2)] + log(4/N) and variance E[psi'(K/2)] + Var[psi(K/2)] exactly.
+
+import scipy.special  # noqa: E402
+
+_SELU = lambda z: LAMBDA_01 * np.where(z > 0, z, ALPHA_01 * np.expm1(np.minimum(z, 0.0)))
+NUMPY_ACTIVATIONS = {  # value and derivative, written plainly
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
+    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
+    "selu": (_SELU, lambda z: LAMBDA_01 * np.where(z > 0, 1.0, ALPHA_01 * np.exp(np.minimum(z, 0.0)))),
+}
+BRANCHES = ("relu", "tanh", "selu")  # one compiled finite-width program for every test
+
+
+def numpy_networks(name, sigma_w2, width, depth, inputs, seeds, seed=0, grads=False):
+    """Real random networks h -> phi(h W), W ~ N(0, sigma_w2 / fan_in), in numpy: per seed and layer the pooled
+    second moment over the batch and the units (and the RMS over the batch of the gradient of <r, h_L>)."""
+    f, df = NUMPY_ACTIVATIONS[name]
+    rng = np.random.default_rng(seed)
+    h = np.broadcast_to(np.asarray(inputs, np.float32), (seeds,) + np.shape(inputs))
+    q = np.zeros((seeds, depth))
+    kept = []
+    for layer in range(depth):
+        fan = h.shape[-1]
+        w = rng.standard_normal((seeds, fan, width), dtype=np.float32) * np.float32(math.sqrt(sigma_w2 / fan))
+        z = h @ w
+        h = f(z)
+        q[:, layer] = np.mean(h.astype(np.float64) ** 2, axis=(1, 2))
+        if grads:
+            kept.append((w, z))
+    if not grads:
+        return q
+    g = np.broadcast_to(rng.standard_normal((seeds, 1, width), dtype=np.float32), h.shape)
+    norms = np.zeros((seeds, depth))
+    for layer in range(depth - 1, -1, -1):
+        norms[:, layer] = np.sqrt(np.sum(g.astype(np.float64) ** 2, axis=(1, 2)) / h.shape[1])
+        if layer > 0:
+            w, z = kept[layer]
+            g = (df(z) * g) @ np.swapaxes(w, 1, 2)
+    return q, norms
+
+
+def relu_log_step_exact(width):
+    """Mean and variance of log(q_{l+1} / q_l) for ReLU + He at width N, from the Binomial(N, 1/2) mixture."""
+    k = np.arange(1, width + 1)
+    p = scipy.stats.binom.pmf(k, width, 0.5)
+    p /= p.sum()
+    psi = scipy.special.digamma(k / 2)
+    mean = np.sum(p * psi) + math.log(4.0 / width)
+    var = np.sum(p * scipy.special.polygamma(1, k / 2)) + np.sum(p * psi**2) - np.sum(p * psi) ** 2
+    return mean, var
+
+
+def test_second_moment_increment_is_exact_for_relu():
+    for n in (64, 256, 1024):
+        step = theory.second_moment_increment("relu", 1.7, n, sigma_w2=2.0)
+        # E relu(z)^2 = v/2 = q, E relu(z)^4 = 3 v^2 / 2 = 6 q^2 for v = 2q: Var = 5 q^2 / N
+        assert step["mean"] == pytest.approx(1.7, rel=1e-12)
+        assert step["var"] == pytest.approx(5 * 1.7**2 / n, rel=1e-12)
+        mean, var = relu_log_step_exact(n)
+        # the Gamma form of the log step: right to O(1/N^2) (its mean 5e-4 high, its variance 2% low at N = 64)
+        assert step["log_mean"] - math.log(1.7) == pytest.approx(mean, abs=3.0 / n**2)
+        assert step["log_var"] == pytest.approx(var, rel=1.5 / n)
+
+
+def test_relu_log_q_variance_is_5_depth_over_width():
+    # Hanin & Nica 2019: Var log q_L ~ 5 L / N for large N; exactly L times the per-layer variance.
+    depth, width = 400, 2048
+    layers = theory.finite_width_layers("relu", 1.0, depth, width, 2.0, branches=BRANCHES)
+    mean, var = relu_log_step_exact(width)
+    assert layers["log_q_std"][-1] ** 2 == pytest.approx(depth * var, rel=2e-3)
+    assert layers["log_q_std"][-1] ** 2 == pytest.approx(5 * depth / width, rel=5e-3)
+    assert layers["log_q_mean"][-1] == pytest.approx(depth * mean, rel=2e-3)
+    np.testing.assert_allclose(layers["second_moment"], 1.0, rtol=1e-11)  # preserved on average only
+    # depth / width = 1: mean field says log q = 0 for every network; the networks spread by sqrt(5)
+    layers = theory.finite_width_layers("relu", 1.0, 256, 256, 2.0, branches=BRANCHES)
+    assert layers["log_q_std"][-1] ** 2 == pytest.approx(5.0, rel=0.02)
+
+
+def test_correlation_map_of_relu_is_the_arc_cosine_kernel():
+    for c in (-0.9, -0.3, 0.0, 0.4, 0.95):
+        expected = (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / math.pi  # Cho & Saul 2009
+        assert theory.correlation_map("relu", c, 1.3, 2.0) == pytest.approx(expected, abs=1e-10)
+
+
+def test_scalar_chain_monte_carlo_matches_the_particles():
+    # SELU + He: a nonlinear g (the second moment grows, then ReLU-like); the particles against the chain itself.
+    samples = theory.simulate_second_moment_chain(jax.random.key(0), "selu", 1.0, 64, 64, 4000, sigma_w2=2.0)
+    predicted = theory.finite_width_layers("selu", 1.0, 64, 64, 2.0, branches=BRANCHES)
+    logs = np.log(samples)
+    for layer in (3, 15, 63):
+        assert logs[:, layer].mean() == pytest.approx(predicted["log_q_mean"][layer], abs=0.05 * logs[:, layer].std())
+        assert logs[:, layer].std() == pytest.approx(predicted["log_q_std"][layer], rel=0.05)
+
+
+CASES = [("relu", 2.0), ("tanh", 1.0), ("selu", 1.0), ("selu", 2.0)]  # ReLU + He, tanh + LeCun, SELU + LeCun / He
+
+
+def _check_against_networks(shapes, batch, seeds, tolerance):
+    """Mean and std of the pooled log q at the last layer: numpy networks against the theory, within
+    ``tolerance`` of the measured std (both)."""
+    rows = []
+    for name, sigma_w2 in CASES:
+        for depth, width in shapes:
+            x = np.random.default_rng(depth + width).standard_normal((batch, width))
+            q = numpy_networks(name, sigma_w2, width, depth, x, seeds, seed=depth * width)
+            th = theory.finite_width_layers(name, x if batch > 1 else float(np.mean(x * x)), depth, width, sigma_w2,
+                                            branches=BRANCHES)
+            logs = np.log(q[:, -1])
+            rows.append((name, sigma_w2, depth, width, logs.mean(), th["pooled_log_q_mean"][-1], logs.std(),
+                         th["pooled_log_q_std"][-1]))
+    for name, sigma_w2, depth, width, m, m_th, sd, sd_th in rows:
+        where = f"{name} sigma_w2={sigma_w2} depth={depth} width={width} batch={batch}: {m:.4f} +- {sd:.4f} " \
+                f"measured, {m_th:.4f} +- {sd_th:.4f} predicted"
+        assert sd_th == pytest.approx(sd, rel=tolerance), where
+        assert abs(m - m_th) <= tolerance * sd, where
+    return rows
+
+
+def test_log_q_spread_matches_real_networks():
+    # A batch of 4 inputs, depth / width = 0.0625, 0.25 and 1, 400 networks each (the standard error of a std
+    # is 3.5%; the slow test below takes 3000 networks and 10%).
+    _check_against_networks([(4, 64), (16, 64), (32, 32)], 4, 400, 0.15)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [1, 16])
+def test_log_q_spread_matches_real_networks_within_10_percent(batch):
+    # 1500 networks each (standard error of a std 1.8%), depth / width 0.05, 0.25, 0.5 and 1 (~3 min on 2 cores).
+    rows = _check_against_networks([(5, 100), (25, 100), (50, 100), (64, 64)], batch, 1500, 0.10)
+    for name, sigma_w2, depth, width, m, m_th, sd, sd_th in rows:  # pytest -s shows the agreement table
+        print(f"{name} sigma_w2={sigma_w2} L={depth} N={width} B={batch}: mean {m:.3f} / {m_th:.3f}, "
+              f"std {sd:.3f} / {sd_th:.3f} (measured / predicted)")
+
+
+def test_selu_band_stays_narrow_at_depth_1000_width_100():
+    # The attracting fixed point pulls fluctuations back: the spread of log q levels off within ~20 layers.
+    depth, width = 1000, 100
+    th = theory.finite_width_layers("selu", 1.0, depth, width, 1.0, branches=BRANCHES)
+    std = th["log_q_std"]
+    assert std[-1] < 0.25 and std[-1] == pytest.approx(std[99], rel=0.01)
+    assert np.all(th["second_moment_band"][1] / th["second_moment_band"][0] < 2.6)
+    # Real networks, one input each: log q over networks and over layers 100..1000 (the stationary law;
+    # log q decorrelates within ~10 layers, so 4 x 900 layers hold ~400 independent values).
+    q = numpy_networks("selu", 1.0, width, depth, np.random.default_rng(5).standard_normal((1, width)), 4, seed=7)
+    logs = np.log(q[:, 100:])
+    assert logs.std() == pytest.approx(std[-1], rel=0.1)
+    assert abs(logs.mean() - th["log_q_mean"][-1]) < 0.15 * std[-1]
+    # and the scalar chain itself, 1000 networks at layer 1000
+    chain = np.log(theory.simulate_second_moment_chain(jax.random.key(1), "selu", 1.0, depth, width, 1000)[:, -1])
+    assert chain.std() == pytest.approx(std[-1], rel=0.07)
+
+
+def test_gradient_norm_band_of_one_input_matches_real_networks():
+    # One input: the spread of log grad_norm at the first layer (23 backward steps and the readout).
+    depth, width, seeds = 24, 64, 500
+    for name, sigma_w2 in (("relu", 2.0), ("selu", 1.0)):
+        x = np.random.default_rng(3).standard_normal((1, width))
+        _, grads = numpy_networks(name, sigma_w2, width, depth, x, seeds, seed=11, grads=True)
+        th = theory.finite_width_layers(name, float(np.mean(x * x)), depth, width, sigma_w2, branches=BRANCHES)
+        logs = np.log(grads[:, 0])
+        assert logs.std() == pytest.approx(th["log_grad_norm_std"][0], rel=0.15), name
+        assert abs(logs.mean() - th["log_grad_norm_mean"][0]) < 0.2 * logs.std(), name
+    # Mean field, E ||g_0||^2 = N prod chi, holds for ReLU + He (chi = 1; for SELU the O(depth / N) corrections
+    # of gradient independence lift it 26% here).
+    assert np.mean(grads[:, 0] ** 2) > 0 and theory.finite_width_layers(
+        "relu", 1.0, depth, width, 2.0, branches=BRANCHES)["grad_norm"][0] == pytest.approx(8.0, rel=1e-10)
+
+
+def test_skip_connections_track_the_mean():
+    # h -> h + selu(W h): E[h_i f(z_i)] = mu E f != 0, so q' = q + 2 mu E f + E f^2 with mu' = mu + E f.
+    width, batch, depth = 256, 32, 20
+    rng = np.random.default_rng(0)
+    measured = []
+    for _ in range(4):
+        h = rng.standard_normal((batch, width))
+        q = []
+        for _ in range(depth):
+            h = h + _SELU(h @ (rng.standard_normal((width, width)) / math.sqrt(width)))
+            q.append(np.mean(h * h))
+        measured.append(q)
+    measured = np.exp(np.mean(np.log(measured), axis=0))
+    mf = theory.predict_layers("selu", 1.0, depth, skip=True)["second_moment"]
+    np.testing.assert_allclose(measured[[9, 19]], mf[[9, 19]], rtol=0.3)
+    # the old map without the cross term: 182 and 1.50e4 at layers 10 and 20, off by 3x and 100x
+    q = 1.0
+    for _ in range(20):
+        q = q + float(theory.pooled_layer("selu", q)[2])
+    assert measured[19] > 50 * q
+    band = theory.skip_finite_width_layers("selu", 1.0, depth, width, 1.0)
+    assert np.all((measured >= band["second_moment_band"][0]) & (measured <= band["second_moment_band"][1]))
+
+
+def test_finite_width_program_compiles_once_for_every_activation_and_width():
+    theory.finite_width_layers("relu", 1.0, 10, 32, 2.0, branches=BRANCHES)
+    before = jaxacts_theory_program_cache()
+    for name, width in (("tanh", 48), ("selu", 200), ("relu", 17)):
+        theory.finite_width_layers(name, np.ones((3, 5)), 60, width, 1.0, branches=BRANCHES)
+    assert jaxacts_theory_program_cache() == before
+
+
+def jaxacts_theory_program_cache():
+    from jaxacts._src import theory as private
+
+    return private._program(BRANCHES, private._CHUNK)._cache_size()
