@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,7 @@ from experiments.claims import common as C
 from experiments.claims import linear_collapse
 from jaxacts.models import ModelConfig
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA = {"id", "claim", "source", "protocol", "measurements", "statistic", "ci95", "verdict", "rule", "figures"}
 
 
@@ -28,12 +31,17 @@ def standard_promotion():
         yield
 
 
-def test_quick_run_of_every_claim_gives_a_verdict_a_figure_and_a_report(tmp_path, standard_promotion):
+def test_quick_run_of_every_claim_gives_a_verdict_a_figure_and_a_report(tmp_path):
+    # The command itself, in a fresh process: --quick sets its compiler flags before JAX starts.
     out = str(tmp_path / "claims")
-    result = runner.main(["--quick", "--out", out])
+    proc = subprocess.run([sys.executable, "-m", "experiments.claims", "--quick", "--out", out], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
     with open(os.path.join(out, "claims.json")) as fh:
         saved = json.load(fh)  # strict JSON: NaN/inf would not parse back as numbers
-    assert [c["id"] for c in saved["claims"]] == list(CLAIMS) == [c["id"] for c in result["claims"]]
+    assert [c["id"] for c in saved["claims"]] == list(CLAIMS)
+    assert all(f"**{c['verdict']}**" in proc.stdout for c in saved["claims"])  # the printed summary table
     assert saved["environment"]["quick"] is True
     for c in saved["claims"]:
         assert SCHEMA <= set(c), c["id"]
@@ -42,7 +50,8 @@ def test_quick_run_of_every_claim_gives_a_verdict_a_figure_and_a_report(tmp_path
         assert low <= high and np.isfinite([low, high]).all(), c["id"]
         assert c["rule"] == CLAIMS[c["id"]].RULE
         assert all(os.path.getsize(f) > 10_000 for f in c["figures"]), c["id"]
-    report = open(os.path.join(out, "report.md")).read()
+    with open(os.path.join(out, "report.md")) as fh:
+        report = fh.read()
     assert report.count("| **") == len(CLAIMS)  # one verdict-table row per claim
     for c in saved["claims"]:
         assert c["rule"] in report and f"![{c['id']}]({c['id']}.png)" in report
@@ -95,7 +104,7 @@ def test_fastest_choice_reads_only_the_validation_curve():
                     steps_per_epoch=1, train_loss=np.zeros((2, 2, 3)), train_error=np.zeros((2, 2, 3)),
                     evals={"val_accuracy": np.array([[[0.5, 0.8, 0.9]] * 2, [[0.8, 0.8, 0.85]] * 2]),
                            "test_accuracy": np.array([[[0.0] * 3] * 2, [[1.0] * 3] * 2])},
-                    final_train={}, diverged=np.zeros((2, 2), bool), seconds=0.0, graphdef=None, state=None,
+                    final_train={}, diverged=np.zeros((2, 2), bool), seconds=0.0, epoch_seconds=np.zeros(3), graphdef=None, state=None,
                     index=(0, 1))
     assert C.choose_fastest(sweep, 0.25) == 1  # reaches 75% validation accuracy an epoch sooner
     assert C.choose_by_validation(sweep) == 0  # higher final validation accuracy
