@@ -87,7 +87,7 @@ def figure(result: dict, path: str, title: str) -> None:
         ax_err.plot(np.arange(1, len(c["error"]) + 1), c["error"], label=act)
     ax_err.axhline(plot["target_error"], color="k", ls="--", lw=1, label=f"target {plot['target_error']:g}")
     ax_err.set_xlabel("step")
-    ax_err.set_ylabel("training error (moving average over an epoch, mean over seeds)")
+    ax_err.set_ylabel("training error\n(epoch moving average, seed mean)")
     ax_err.legend(fontsize=8)
     rc = plot["ratio_curve"]
     t = [c["target"] for c in rc]
