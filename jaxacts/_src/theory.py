@@ -881,6 +881,22 @@ def _pool(mean, V, C, inv_batch, particles=None):
     return mean + shift, np.maximum(C + extra, 0.0), beyond
 
 
+def _pooled_draws(particles, mean, V, C, inv_batch, draws: int = 400, most: int = 256) -> np.ndarray:
+    """(layers, draws) samples of the pooled log q where the largest inputs dominate (s^2 = V - C > 2 log B):
+    mean + sqrt(C) Z + log((1/B) sum_a e^{u_a}), Z ~ N(0, 1) shared, the u_a B independent draws from one
+    input's particles scaled to variance V - C (their skewed or two-humped shape kept); B = 1 / inv_batch,
+    at most ``most``. A fixed seed: the same results every run."""
+    rng = np.random.default_rng(7)
+    b = int(min(most, max(1, round(float(np.median(1.0 / inv_batch))))))
+    centred = particles - particles.mean(axis=1, keepdims=True)
+    scale = np.sqrt(np.maximum(V - C, 0.0) / np.where(V > 0, V, 1.0))
+    pick = rng.integers(0, particles.shape[1], size=(draws, b))
+    u = scale[:, None, None] * centred[:, pick]  # (layers, draws, b)
+    top = u.max(axis=2, keepdims=True)
+    lme = top[..., 0] + np.log(np.mean(np.exp(u - top), axis=2))
+    return mean[:, None] + np.sqrt(np.maximum(C, 0.0))[:, None] * rng.standard_normal((1, draws)) + lme
+
+
 def _bands(t: dict[str, np.ndarray], width: int, batch: int, coverage: float) -> dict[str, np.ndarray]:
     """The per-layer outputs of the compiled recursion -> mean-field lines and finite-width bands."""
     import scipy.special
@@ -906,6 +922,12 @@ def _bands(t: dict[str, np.ndarray], width: int, batch: int, coverage: float) ->
                                                                                        0.5 + coverage / 2)])
         shrink = np.where(V > 0, np.sqrt(pooled_var / np.where(V > 0, V, 1.0)), 0.0)
         band = np.exp(pooled_mean + shrink * (single - t["log_q_mean"]))
+        if np.any(beyond):  # the largest inputs dominate: sample the pooling itself from the particles
+            layers = np.flatnonzero(beyond)
+            draws = _pooled_draws(particles[layers], t["log_q_mean"][layers], V[layers], C[layers], ib[layers])
+            pooled_mean[layers] = draws.mean(axis=1)
+            sd[layers] = draws.std(axis=1)
+            band[:, layers] = np.exp(np.quantile(draws, [0.5 - coverage / 2, 0.5 + coverage / 2], axis=1))
         var_band = band * (var / q)
         prev = np.concatenate([[0.0], pooled_var[:-1]])
         mean_sd = np.sqrt(t["mean_noise"] + t["mean_slope"] ** 2 * prev)
