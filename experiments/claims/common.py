@@ -218,6 +218,7 @@ def steps_to(per_step: np.ndarray, target: float, window: int) -> np.ndarray:
     <= ``target``; ``np.inf`` where it never is (censored at the budget)."""
     avg = smoothed(per_step, window)
     hit = avg <= target
+    hit[..., :window - 1] = False  # a full window first: one lucky minibatch is not a crossing
     return np.where(hit.any(axis=-1), np.argmax(hit, axis=-1) + 1.0, np.inf)
 
 
@@ -258,6 +259,14 @@ def interval_verdict(ci: Sequence[float], supported: Callable[[float, float], bo
     if contradicted(low, high):
         return "contradicted"
     return "inconclusive"
+
+
+def bounded_interval(ci: Sequence[float], slow_missed: int, fast_missed: int) -> list[float]:
+    """The interval of a steps ratio slow / fast widened by censoring: where the slow side missed the
+    target its steps are a lower bound (the ratio may be larger: high -> inf); where the fast side
+    missed, an upper bound (low -> 0). A verdict read from this interval only concludes what the
+    censored data allow."""
+    return [0.0 if fast_missed else ci[0], np.inf if slow_missed else ci[1]]
 
 
 def mean_sd(values) -> str:

@@ -25,7 +25,8 @@ RULE = ("A unit is dead when its activation is <= 0 on every training example (f
         "largest learning rate of the grid at which no ReLU seed diverged, minus the same at the smallest rate "
         "(paired over seeds). Supported if its 95% interval lies above 0.1 AND at that rate ReLU has more dead "
         "units than leaky ReLU and than ELU (paired intervals above 0); contradicted if the statistic's interval "
-        "lies below 0.02 (no growth with the learning rate); otherwise inconclusive.")
+        "lies below 0.02 (no growth with the learning rate); otherwise inconclusive (also when ReLU diverged at every "
+        "rate above the smallest).")
 
 ACTIVATIONS = {"relu": "leaky_relu(negative_slope=0.0)", "leaky 0.01": "leaky_relu(negative_slope=0.01)",
                "elu": "elu"}
@@ -73,11 +74,13 @@ def run(config: Config) -> dict:
                    "test_accuracy": sweeps[spec].evals["test_accuracy"][..., -1]}
             for name, spec in ACTIVATIONS.items()}
     sgd = results["sgd"]
+    lowest = int(np.argmin(config.sgd_lrs))
     stable = [p for p in range(len(config.sgd_lrs)) if not sgd["relu"]["diverged"][p].any()]
-    top = max(stable) if stable else 0
+    top = max(stable, key=lambda p: config.sgd_lrs[p]) if stable else lowest
     worst = lambda name, p: sgd[name]["dead"][p].max(axis=-1)  # (seeds,): the deadest layer
-    value, ci = C.paired_difference(worst("relu", top), worst("relu", 0))
+    value, ci = C.paired_difference(worst("relu", top), worst("relu", lowest))
     vs = {name: C.paired_difference(worst("relu", top), worst(name, top)) for name in ("leaky 0.01", "elu")}
+    diverged_there = {name: int(sgd[name]["diverged"][top].sum()) for name in ACTIVATIONS}
     half = {}
     runs = [(opt, lrs) for opt, lrs in (("sgd", config.sgd_lrs), ("adam", config.adam_lrs)) if lrs]
     for opt, lrs in runs:
@@ -102,7 +105,10 @@ def run(config: Config) -> dict:
         f"{k}: {v if v is not None else 'none in the grid'}" for k, v in half.items()) + ".",
         "", f"At SGD lr {config.sgd_lrs[top]:g}: ReLU minus leaky ReLU dead fraction {vs['leaky 0.01'][0]:+.3f} "
         f"[{vs['leaky 0.01'][1][0]:+.3f}, {vs['leaky 0.01'][1][1]:+.3f}]; ReLU minus ELU {vs['elu'][0]:+.3f} "
-        f"[{vs['elu'][1][0]:+.3f}, {vs['elu'][1][1]:+.3f}]."]
+        f"[{vs['elu'][1][0]:+.3f}, {vs['elu'][1][1]:+.3f}]. Seeds diverged at that rate: "
+        + ", ".join(f"{k} {v}/{config.seeds}" for k, v in diverged_there.items()) + ". A diverged run is held at "
+        "its last finite epoch and its dead units are counted there: where leaky ReLU or ELU diverged, they did not "
+        "avoid dying by training well, and the comparison says less than the rule's words suggest."]
     return {
         "protocol": {"data": f"{config.data.dataset} (whole training set for dead units)",
                      "model": f"MLP {config.depth} x {config.width}, He normal init",
@@ -114,10 +120,11 @@ def run(config: Config) -> dict:
                                       "test_accuracy": C.as_list(r["test_accuracy"])} for name, r in res.items()}
                          for opt, res in results.items()},
         "statistic": {"name": f"ReLU dead fraction (deadest layer), SGD lr {config.sgd_lrs[top]:g} minus lr "
-                              f"{config.sgd_lrs[0]:g}", "value": value},
-        "ci95": ci, "versus": {k: {"difference": d, "ci95": c} for k, (d, c) in vs.items()}, "half_dead_lr": half,
-        "effect": f"{value:+.2f} of the deadest layer [{ci[0]:+.2f}, {ci[1]:+.2f}] from lr {config.sgd_lrs[0]:g} to "
-                  f"{config.sgd_lrs[top]:g}",
+                              f"{config.sgd_lrs[lowest]:g}", "value": value},
+        "ci95": ci, "compared": top != lowest, "diverged_at_comparison": diverged_there, "versus": {k: {"difference": d, "ci95": c} for k, (d, c) in vs.items()}, "half_dead_lr": half,
+        "effect": f"{value:+.2f} of the deadest layer [{ci[0]:+.2f}, {ci[1]:+.2f}] from lr {config.sgd_lrs[lowest]:g} "
+                  f"to {config.sgd_lrs[top]:g} (there leaky/ELU seeds diverged: {diverged_there['leaky 0.01']}/"
+                  f"{diverged_there['elu']} of {config.seeds})",
         "details": details,
         "plot": {"lrs": {opt: list(lrs) for opt, lrs in runs},
                  "dead": {opt: {n: C.as_list(r["dead"].max(axis=-1).mean(axis=1)) for n, r in res.items()}
@@ -128,6 +135,8 @@ def run(config: Config) -> dict:
 
 
 def verdict(result: dict) -> str:
+    if not result["compared"]:  # ReLU diverged at every rate above the smallest: nothing to compare
+        return "inconclusive"
     low, high = result["ci95"]
     if low > 0.1 and all(v["ci95"][0] > 0 for v in result["versus"].values()):
         return "supported"

@@ -86,8 +86,8 @@ def run(config: Config) -> dict:
             sweep = train(act, depth)
             p = C.choose_by_validation(sweep)
             acc[name], chosen[name] = sweep.evals["test_accuracy"][p, :, -1], sweep.lrs[p]
-            if act == "identity":
-                collapse[depth] = _collapse_error(sweep, p, data.x_test)
+            if act == "identity":  # every trained network, not only the chosen learning rate's
+                collapse[depth] = [e for q in range(len(sweep.lrs)) for e in _collapse_error(sweep, q, data.x_test)]
     equiv = {d: C.paired_difference(acc[f"linear {d}"], acc["logistic"]) for d in config.depths}
     gain = {d: C.paired_difference(acc[f"relu {d}"], acc[f"linear {d}"]) for d in config.depths}
     worst = max(config.depths, key=lambda d: abs(equiv[d][0]))

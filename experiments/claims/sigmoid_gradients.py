@@ -26,7 +26,7 @@ SOURCE = ("Karpathy, Stanford CS231n notes (2015); Glorot and Bengio 2010, 'Unde
           "deep feedforward neural networks' (the top hidden layer saturates first)")
 SATURATED = 0.07  # a unit is saturated where its derivative is below 7% of its maximum (sigmoid: |x| > ~4)
 VANISHED = 0.1  # first/last layer gradient-norm ratio that counts as vanishing (tenfold), fixed before any run
-RULE = (f"Primary: at initialization, the ratio of the first to the last hidden layer's weight-gradient norm in a "
+RULE = (f"Primary: at initialization, the ratio of the first to the last hidden layer's weight-gradient RMS in a "
         f"sigmoid MLP of the reference depth (geometric mean over seeds). Supported if its 95% interval lies below "
         f"{VANISHED} (gradients shrink tenfold or more) AND the zig-zag measure (the fraction of minibatch steps in "
         "which all of a second-layer unit's incoming weight gradients share one sign) is higher for sigmoid than for "
@@ -50,6 +50,12 @@ class Config:
     probe_examples: int = 500  # training examples for gradient norms and saturation
     zigzag_batches: int = 20  # minibatches for the zig-zag measure
 
+    def __post_init__(self):
+        if min(self.depths) < 2:
+            raise ValueError(f"depths must be >= 2 (the zig-zag is measured at the second layer), got {self.depths}")
+        if self.reference_depth not in self.depths:
+            raise ValueError(f"reference_depth {self.reference_depth} is not one of the depths {self.depths}")
+
 
 QUICK = Config(data=C.DataConfig(train_subset=600), seeds=2, depths=(4,), reference_depth=4, width=32, lrs=(0.1, 1.0),
                epochs=2, probe_examples=200, zigzag_batches=4)
@@ -67,11 +73,20 @@ def _kernel_grads(graphdef, params, rest, x, y):
     return [block.linear.kernel[...] for block in model.blocks]
 
 
+def _rms(g):
+    """Root mean square of ``g``, scaled first so that squaring tiny entries does not underflow to 0
+    (a sigmoid net's first-layer gradient reaches 1e-20 and below), and free of the layer's shape."""
+    scale = jnp.max(jnp.abs(g))
+    safe = jnp.where(scale > 0, scale, 1.0)
+    return scale * jnp.sqrt(jnp.mean(jnp.square(g / safe)))
+
+
 def measure(graphdef, state, x, y, batches_x, batches_y, activation):
-    """Per run: hidden-layer gradient norms on (x, y), saturated fraction per layer, and the zig-zag fraction."""
+    """Per run: hidden-layer weight-gradient RMS on (x, y), saturated fraction per layer, and the zig-zag
+    fraction."""
 
     def one(params, rest):
-        norms = jnp.stack([jnp.linalg.norm(g) for g in _kernel_grads(graphdef, params, rest, x, y)])
+        norms = jnp.stack([_rms(g) for g in _kernel_grads(graphdef, params, rest, x, y)])
         _, hidden = nnx.merge(graphdef, params, rest)(x, return_hidden=True)
         if activation == "sigmoid":
             slope = jnp.stack([jnp.mean(h * (1 - h) / 0.25 < SATURATED) for h in hidden])
@@ -82,7 +97,10 @@ def measure(graphdef, state, x, y, batches_x, batches_y, activation):
 
         def same_sign(xb, yb):
             g = _kernel_grads(graphdef, params, rest, xb, yb)[1]  # (inputs, units): into the second layer
-            return jnp.mean(jnp.all(g > 0, axis=0) | jnp.all(g < 0, axis=0))
+            # One sign: none of the other sign and not all zero (a unit fed only zeros has no direction).
+            positive = jnp.all(g >= 0, axis=0) & jnp.any(g > 0, axis=0)
+            negative = jnp.all(g <= 0, axis=0) & jnp.any(g < 0, axis=0)
+            return jnp.mean(positive | negative)
 
         zigzag = jnp.mean(jax.vmap(same_sign)(batches_x, batches_y))
         return norms, slope, zigzag
@@ -105,8 +123,8 @@ def run(config: Config) -> dict:
             def on_epoch(epoch, graphdef, state, act=act, snaps=snaps, compiled=compiled):
                 if epoch == 0 or epoch == config.epochs:
                     if "measure" not in compiled:  # one compile per model, used at init and after training
-                        compiled["measure"] = jax.jit(lambda s: measure(graphdef, s, x, y, bx, by, act))
-                    snaps[epoch] = jax.device_get(compiled["measure"](state))
+                        compiled["measure"] = jax.jit(lambda s, *data: measure(graphdef, s, *data, act))
+                    snaps[epoch] = jax.device_get(compiled["measure"](state, x, y, bx, by))
 
             if depth == config.reference_depth:
                 sweep = C.train_sweep(data, model, config.optimizer, config.lrs, epochs=config.epochs,
@@ -119,14 +137,17 @@ def run(config: Config) -> dict:
             else:  # initialization only
                 on_epoch(0, *C.init_runs(data, model, config.seeds))
                 at_init[(depth, act)] = tuple(np.asarray(v) for v in snaps[0])
-    ratio = {k: v[0][:, 0] / v[0][:, -1] for k, v in at_init.items()}  # first / last hidden layer, per seed
+    tiny = np.finfo(np.float64).tiny  # a gradient that underflowed to 0 reads as the smallest ratio
+    ratio = {k: np.maximum(v[0][:, 0] / v[0][:, -1], tiny) for k, v in at_init.items()}  # first / last, per seed
     ref = config.reference_depth
     value = float(np.exp(np.mean(np.log(ratio[(ref, "sigmoid")]))))
     ci = [float(np.exp(c)) for c in C.bootstrap_ci(np.log(ratio[(ref, "sigmoid")]))]
     zig = {act: at_init[(ref, act)][2] for act in ACTIVATIONS}
     zig_trained = {act: trained[act][2] for act in ACTIVATIONS}
     zz, zz_ci = C.paired_difference(zig["sigmoid"], zig["tanh"])
-    details = ["First / last hidden layer weight-gradient norm at initialization (geometric mean over seeds):", "",
+    saturated = max(float(np.max(v[1])) for k, v in at_init.items() if k[1] == "sigmoid")
+    saturated = max(saturated, float(np.max(trained["sigmoid"][1])))
+    details = ["First / last hidden layer weight-gradient RMS at initialization (geometric mean over seeds):", "",
                "| depth | " + " | ".join(ACTIVATIONS) + " |", "|---|" + "---|" * len(ACTIVATIONS)]
     for depth in config.depths:
         details.append(f"| {depth} | " + " | ".join(f"{np.exp(np.mean(np.log(ratio[(depth, a)]))):.3g}"
@@ -145,12 +166,15 @@ def run(config: Config) -> dict:
                 f"{config.zigzag_batches} minibatches of {config.batch_size} in which all weight gradients into a "
                 "second-layer unit share one sign, averaged over its units. For a single example it is 1 for sigmoid by "
                 "construction (the inputs are all positive); on minibatches it is an empirical question.",
-                f"Zig-zag sigmoid - tanh at initialization: {zz:+.3f} [{zz_ci[0]:+.3f}, {zz_ci[1]:+.3f}]."]
+                f"Zig-zag sigmoid - tanh at initialization: {zz:+.3f} [{zz_ci[0]:+.3f}, {zz_ci[1]:+.3f}].",
+                f"The largest saturated fraction of any sigmoid layer, at initialization or after training: "
+                f"{saturated:.3f}. The rule tests vanishing gradients, not saturation: where no unit saturates, "
+                "the shrinking comes from sigmoid's slope being at most 1/4 in every layer."]
     return {
         "protocol": {"data": f"{config.data.dataset}; gradients and saturation on {config.probe_examples} training "
                              "examples", "model": f"MLP depths {list(config.depths)}, width {config.width}; Glorot "
                                                   "normal for sigmoid and tanh, He normal for ReLU",
-                     "optimizer": f"plain SGD, constant lr, batch {config.batch_size}, {config.epochs} epochs (depth "
+                     "optimizer": f"{config.optimizer}, constant lr, batch {config.batch_size}, {config.epochs} epochs (depth "
                                   f"{ref} only)",
                      "learning rates": f"grid {list(config.lrs)} per activation; rule: {C.RULE_BEST_VALIDATION}",
                      "chosen": chosen, "seeds": config.seeds},
@@ -161,10 +185,11 @@ def run(config: Config) -> dict:
             "saturated_trained": {a: C.as_list(v[1]) for a, v in trained.items()},
             "zigzag_at_init": {a: C.as_list(v) for a, v in zig.items()},
             "zigzag_trained": {a: C.as_list(v) for a, v in zig_trained.items()}},
-        "statistic": {"name": f"first / last hidden layer gradient norm, sigmoid, depth {ref}, at init", "value": value},
-        "ci95": ci, "zigzag": {"difference": zz, "ci95": zz_ci},
+        "statistic": {"name": f"first / last hidden layer gradient RMS, sigmoid, depth {ref}, at init", "value": value},
+        "ci95": ci, "zigzag": {"difference": zz, "ci95": zz_ci}, "sigmoid_saturated_max": saturated,
         "effect": f"sigmoid first/last gradient {value:.2g} [{ci[0]:.2g}, {ci[1]:.2g}] at depth {ref}; zig-zag "
-                  f"sigmoid - tanh {zz:+.2f} [{zz_ci[0]:+.2f}, {zz_ci[1]:+.2f}]",
+                  f"sigmoid - tanh {zz:+.2f} [{zz_ci[0]:+.2f}, {zz_ci[1]:+.2f}]; saturated units at most "
+                  f"{saturated:.0%}",
         "details": details,
         "plot": {"depth": ref, "norms": {a: C.as_list(at_init[(ref, a)][0].mean(axis=0)) for a in ACTIVATIONS},
                  "norms_trained": {a: C.as_list(trained[a][0].mean(axis=0)) for a in ACTIVATIONS},
@@ -193,7 +218,7 @@ def figure(result: dict, path: str) -> None:
         ax_s.plot(np.arange(1, len(plot["saturated"][act]) + 1), plot["saturated"][act], marker="o", label=act)
     ax_g.set_yscale("log")
     ax_g.set_xlabel("hidden layer")
-    ax_g.set_ylabel("weight-gradient norm (mean over seeds)")
+    ax_g.set_ylabel("weight-gradient RMS (mean over seeds)")
     ax_s.set_xlabel("hidden layer")
     ax_s.set_ylabel("saturated fraction after training")
     names = list(plot["zigzag"])
