@@ -73,8 +73,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxacts import initializers, theory
-from jaxacts._src import cli, registry
+from jaxacts import cli, initializers, theory
+from jaxacts.specs import expand_spec, split_top_level
 from jaxacts.probe import ProbeConfig, ProbeShape, probe_params, probe_shape, seeded_network_stats
 
 CRITERION = ("self-normalizing: in every layer of the second half of the network, the pooled activation "
@@ -562,8 +562,8 @@ def config_from_argv(argv: Sequence[str] | None) -> tuple[StudyConfig, bool]:
         # The comma-list flags split inside brackets too: rejoin and split at top-level commas, and
         # expand swept hyperparameters ('elu(alpha=[0.5,1.0])') into one activation per value.
         if "activations" not in chosen:
-            specs = registry.split_top_level(",".join(args.activations))
-            chosen["activations"] = tuple(s for spec in specs for s in registry.expand_spec(spec))
+            specs = split_top_level(",".join(args.activations))
+            chosen["activations"] = tuple(s for spec in specs for s in expand_spec(spec))
         c = cli.config_from_args(StudyConfig, args, **chosen)
         validate(c)
     except (ValueError, TypeError) as e:
