@@ -123,8 +123,8 @@ def run(config: Config) -> dict:
                               f"{config.sgd_lrs[lowest]:g}", "value": value},
         "ci95": ci, "compared": top != lowest, "diverged_at_comparison": diverged_there, "versus": {k: {"difference": d, "ci95": c} for k, (d, c) in vs.items()}, "half_dead_lr": half,
         "effect": f"{value:+.2f} of the deadest layer [{ci[0]:+.2f}, {ci[1]:+.2f}] from lr {config.sgd_lrs[lowest]:g} "
-                  f"to {config.sgd_lrs[top]:g} (there leaky/ELU seeds diverged: {diverged_there['leaky 0.01']}/"
-                  f"{diverged_there['elu']} of {config.seeds})",
+                  f"to {config.sgd_lrs[top]:g} (where leaky {diverged_there['leaky 0.01']}/{config.seeds} and ELU "
+                  f"{diverged_there['elu']}/{config.seeds} seeds diverged)",
         "details": details,
         "plot": {"lrs": {opt: list(lrs) for opt, lrs in runs},
                  "dead": {opt: {n: C.as_list(r["dead"].max(axis=-1).mean(axis=1)) for n, r in res.items()}
