@@ -49,7 +49,7 @@ def test_quick_run_of_every_claim_gives_a_verdict_a_figure_and_a_report(tmp_path
         low, high = c["ci95"]
         assert low <= high and np.isfinite([low, high]).all(), c["id"]
         assert c["rule"] == CLAIMS[c["id"]].RULE
-        assert all(os.path.getsize(f) > 10_000 for f in c["figures"]), c["id"]
+        assert all(os.path.getsize(os.path.join(out, f)) > 10_000 for f in c["figures"]), c["id"]
     with open(os.path.join(out, "report.md")) as fh:
         report = fh.read()
     assert report.count("| **") == len(CLAIMS)  # one verdict-table row per claim

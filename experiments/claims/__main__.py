@@ -2,7 +2,7 @@
 (a seconds-scale version of each: a data subset, few epochs, 2 seeds), ``--out DIR``.
 
 Writes DIR/claims.json ({"claims": [{id, claim, source, protocol, measurements, statistic, ci95,
-verdict, rule, figures}], "environment": {...}}), one figure per claim (DIR/<id>.png) and
+verdict, rule, figures}], "environment": {...}}), one figure per claim (DIR/<id>.png, listed by file name) and
 DIR/report.md (the verdict table, then a section per claim). claims.json and report.md are rewritten
 after each claim, so an interrupted run keeps the claims it finished.
 """
@@ -121,7 +121,7 @@ def report(entries: list[dict], env: dict) -> str:
         lines += [f"## {e['title']}", "", f"**Claim** ({e['source']}): {e['claim']}", "",
                   f"**Verdict: {e['verdict']}.** {e['statistic']['name']} = {e['statistic']['value']:.4g}, "
                   f"95% CI [{e['ci95'][0]:.4g}, {e['ci95'][1]:.4g}].", "", f"**Decision rule:** {e['rule']}", ""]
-        lines += [f"![{e['id']}]({os.path.basename(f)})" for f in e["figures"]] + [""]
+        lines += [f"![{e['id']}]({f})" for f in e["figures"]] + [""]
         lines += ["**Protocol:**", ""] + [f"- {k}: {_cell(v)}" for k, v in e["protocol"].items()] + [""]
         lines += e["details"] + [f"", f"({e['seconds']:.0f} s)", ""]
     return "\n".join(lines)
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "id": cid, "title": module.TITLE, "claim": module.CLAIM, "source": module.SOURCE,
                 "protocol": result["protocol"], "measurements": result["measurements"],
                 "statistic": result["statistic"], "ci95": result["ci95"], "verdict": verdict, "rule": module.RULE,
-                "figures": [figure], "effect": result["effect"], "details": result["details"],
+                "figures": [os.path.basename(figure)],  # relative to the folder, which may move "effect": result["effect"], "details": result["details"],
                 "config": dataclasses.asdict(config), "seconds": time.time() - t0})
             _write(os.path.join(runner.out, "claims.json"),
                    json.dumps({"claims": entries, "environment": env}, indent=1, allow_nan=False))
