@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "id": cid, "title": module.TITLE, "claim": module.CLAIM, "source": module.SOURCE,
                 "protocol": result["protocol"], "measurements": result["measurements"],
                 "statistic": result["statistic"], "ci95": result["ci95"], "verdict": verdict, "rule": module.RULE,
-                "figures": [os.path.basename(figure)],  # relative to the folder, which may move "effect": result["effect"], "details": result["details"],
+                "figures": [os.path.basename(figure)], "effect": result["effect"], "details": result["details"],
                 "config": dataclasses.asdict(config), "seconds": time.time() - t0})
             _write(os.path.join(runner.out, "claims.json"),
                    json.dumps({"claims": entries, "environment": env}, indent=1, allow_nan=False))
