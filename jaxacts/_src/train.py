@@ -311,7 +311,9 @@ def _hidden_stats(graphdef, state, x) -> dict[str, jax.Array]:
 def hidden_stats(graphdef, state, x) -> dict[str, np.ndarray]:
     """Per-run, per-layer mean and variance of hidden activations and the fraction of dead units
     (never positive on ``x``), in evaluation mode."""
-    return {k: np.asarray(v) for k, v in jax.jit(lambda s: _hidden_stats(graphdef, s, x))(state).items()}
+    # x is an argument, not a closure: a closed-over array would be baked into the program as a constant.
+    stats = jax.jit(lambda s, x: _hidden_stats(graphdef, s, x))(state, x)
+    return {k: np.asarray(v) for k, v in stats.items()}
 
 
 def scan_steps_by_default(model_kind: str) -> bool:
