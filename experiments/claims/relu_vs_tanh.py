@@ -46,31 +46,16 @@ QUICK = Config(data=C.DataConfig(train_subset=600), seeds=2, channels=(8,), widt
 def run(config: Config) -> dict:
     model = {"kind": "cnn", "channels": config.channels, "kernel_size": config.kernel_size, "width": config.width}
     out = speed.compare(config, "tanh", "relu", model)
-    e = out["by_error"]
-    return {
-        "protocol": {"data": f"{config.data.dataset} (validation {config.data.val_fraction:g} of training set)",
-                     "model": f"CNN: conv {list(config.channels)} (kernel {config.kernel_size}, 2x max pool each), dense "
-                              f"{config.width}; He normal init for ReLU, Glorot normal for tanh; no regularization",
-                     "optimizer": f"{config.optimizer} (momentum: SGD with momentum 0.9), constant lr, batch {config.batch_size}, {config.epochs} epochs",
-                     "learning rates": f"grid {list(config.lrs)} per activation; rule: "
-                                       f"{C.rule_fastest_validation(config.tune_error)}",
-                     "chosen": out["chosen_lr"], "seeds": config.seeds,
-                     "targets": f"training error {config.target_error:g} (the paper's 25%), training loss "
-                                f"{config.target_loss:g}"},
-        "measurements": speed.measurements(out, "tanh", "relu"),
-        "statistic": {"name": f"steps to training error {config.target_error:g}, tanh / ReLU", "value": e["ratio"]},
-        "ci95": e["ci95"], "not_reached": {"slow": e["not_reached_slow"], "fast": e["not_reached_fast"]},
-        "effect": f"tanh needs {e['ratio']:.2f}x the steps of ReLU [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]; "
-                  f"wall-clock {out['wall']['ratio']:.2f}x",
-        "details": speed.details(out, "tanh", "relu", config), "plot": speed.plot_data(out),
-    }
+    return speed.result(config, out, "tanh", "relu",
+                        model=f"CNN: conv {list(config.channels)} (kernel {config.kernel_size}, 2x max pool each), "
+                              f"dense {config.width}; He normal init for ReLU, Glorot normal for tanh; no regularization",
+                        targets=f"training error {config.target_error:g} (the paper's 25%), training loss "
+                                f"{config.target_loss:g}",
+                        effect=f"wall-clock {out['wall']['ratio']:.2f}x", labels=("tanh", "ReLU"))
 
 
 def verdict(result: dict) -> str:
-    missed = result["not_reached"]
-    return C.interval_verdict(C.bounded_interval(result["ci95"], missed["slow"], missed["fast"]),
-                              lambda lo, hi: LOW <= lo and hi <= HIGH,
-                              lambda lo, hi: hi < LOW or lo > HIGH)
+    return speed.verdict(result, lambda lo, hi: LOW <= lo and hi <= HIGH, lambda lo, hi: hi < LOW or lo > HIGH)
 
 
 def figure(result: dict, path: str) -> None:

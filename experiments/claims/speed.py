@@ -46,6 +46,39 @@ def compare(config, slow: str, fast: str, model: dict) -> dict:
                            .mean(axis=0)} for a in (slow, fast)}}
 
 
+def result(config, out: dict, slow: str, fast: str, *, model: str, targets: str, effect: str,
+           labels: tuple[str, str] | None = None) -> dict:
+    """The claim's result from :func:`compare`'s ``out``: protocol, measurements, the steps ratio to the
+    target training error with its interval and censoring, details and plot data. ``model``, ``targets``
+    and ``effect`` are the claim's own words (``effect`` follows the ratio in the verdict table); ``labels``
+    name the two activations in those texts (default: their registry names)."""
+    e = out["by_error"]
+    slow_label, fast_label = labels or (slow, fast)
+    return {
+        "protocol": {"data": f"{config.data.dataset} (validation {config.data.val_fraction:g} of training set)",
+                     "model": model,
+                     "optimizer": f"{config.optimizer} (momentum: SGD with momentum 0.9), constant lr, batch "
+                                  f"{config.batch_size}, {config.epochs} epochs",
+                     "learning rates": f"grid {list(config.lrs)} per activation; rule: "
+                                       f"{C.rule_fastest_validation(config.tune_error)}",
+                     "chosen": out["chosen_lr"], "seeds": config.seeds, "targets": targets},
+        "measurements": measurements(out, slow, fast),
+        "statistic": {"name": f"steps to training error {config.target_error:g}, {slow_label} / {fast_label}",
+                      "value": e["ratio"]},
+        "ci95": e["ci95"], "not_reached": {"slow": e["not_reached_slow"], "fast": e["not_reached_fast"]},
+        "effect": f"{slow_label} needs {e['ratio']:.2f}x the steps of {fast_label} [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]; "
+                  + effect,
+        "details": details(out, slow, fast, config), "plot": plot_data(out),
+    }
+
+
+def verdict(result: dict, supported, contradicted) -> str:
+    """:func:`common.interval_verdict` on the steps-ratio interval, widened where seeds were censored."""
+    missed = result["not_reached"]
+    return C.interval_verdict(C.bounded_interval(result["ci95"], missed["slow"], missed["fast"]), supported,
+                              contradicted)
+
+
 def details(out: dict, slow: str, fast: str, config) -> list[str]:
     e, l, w = out["by_error"], out["by_loss"], out["wall"]
     rows = [f"| measure | {slow} / {fast} (geometric mean, 95% CI) | not reached ({slow}, {fast}) |", "|---|---|---|",

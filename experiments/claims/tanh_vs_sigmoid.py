@@ -43,29 +43,14 @@ QUICK = Config(data=C.DataConfig(train_subset=600), seeds=2, width=32, lrs=(0.1,
 
 def run(config: Config) -> dict:
     out = speed.compare(config, "sigmoid", "tanh", {"depth": config.depth, "width": config.width})
-    e = out["by_error"]
-    return {
-        "protocol": {"data": f"{config.data.dataset} (validation {config.data.val_fraction:g} of training set)",
-                     "model": f"MLP {config.depth} x {config.width}, Glorot normal init for both",
-                     "optimizer": f"{config.optimizer} (momentum: SGD with momentum 0.9), constant lr, batch {config.batch_size}, "
-                                  f"{config.epochs} epochs",
-                     "learning rates": f"grid {list(config.lrs)} per activation; rule: "
-                                       f"{C.rule_fastest_validation(config.tune_error)}",
-                     "chosen": out["chosen_lr"], "seeds": config.seeds,
-                     "targets": f"training error {config.target_error:g}, training loss {config.target_loss:g}"},
-        "measurements": speed.measurements(out, "sigmoid", "tanh"),
-        "statistic": {"name": f"steps to training error {config.target_error:g}, sigmoid / tanh", "value": e["ratio"]},
-        "ci95": e["ci95"], "not_reached": {"slow": e["not_reached_slow"], "fast": e["not_reached_fast"]},
-        "effect": f"sigmoid needs {e['ratio']:.2f}x the steps of tanh [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]; "
-                  f"to loss {config.target_loss:g}: {out['by_loss']['ratio']:.2f}x",
-        "details": speed.details(out, "sigmoid", "tanh", config), "plot": speed.plot_data(out),
-    }
+    return speed.result(config, out, "sigmoid", "tanh",
+                        model=f"MLP {config.depth} x {config.width}, Glorot normal init for both",
+                        targets=f"training error {config.target_error:g}, training loss {config.target_loss:g}",
+                        effect=f"to loss {config.target_loss:g}: {out['by_loss']['ratio']:.2f}x")
 
 
 def verdict(result: dict) -> str:
-    missed = result["not_reached"]
-    return C.interval_verdict(C.bounded_interval(result["ci95"], missed["slow"], missed["fast"]),
-                              lambda lo, hi: lo > 1.0, lambda lo, hi: hi < 1.0)
+    return speed.verdict(result, lambda lo, hi: lo > 1.0, lambda lo, hi: hi < 1.0)
 
 
 def figure(result: dict, path: str) -> None:
