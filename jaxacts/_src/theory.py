@@ -561,13 +561,16 @@ def _program(branches: tuple, chunk: int):
         return p.scale * value + p.shift, p.scale * slope
 
     def moments(p, v):
-        """E phi, E phi^2, E phi^4, E phi'^2, E phi'^4, E z^2 phi'^2 at each pre-activation variance of v (n,):
-        (n, 6)."""
+        """E phi, E phi^2, E phi^4, E phi'^2, E phi'^4, E z^2 phi'^2, E (phi - E phi)^4 at each pre-activation
+        variance of v (n,): (n, 7)."""
         z, w = jax.vmap(lambda vi: _nodes(0.0, vi, p.kinks, _FW_PIECES, _FW_NODES, sort=False))(v)
         y, d = act(p, z)
         y2, d2 = y * y, d * d
-        return jnp.stack([jnp.sum(w * y, -1), jnp.sum(w * y2, -1), jnp.sum(w * y2 * y2, -1), jnp.sum(w * d2, -1),
-                          jnp.sum(w * d2 * d2, -1), jnp.sum(w * z * z * d2, -1)], axis=-1)
+        m1 = jnp.sum(w * y, -1)
+        centred2 = (y - m1[:, None]) ** 2
+        return jnp.stack([m1, jnp.sum(w * y2, -1), jnp.sum(w * y2 * y2, -1), jnp.sum(w * d2, -1),
+                          jnp.sum(w * d2 * d2, -1), jnp.sum(w * z * z * d2, -1), jnp.sum(w * centred2**2, -1)],
+                         axis=-1)
 
     def step(p, s: _State, g):
         xs = s.x  # particles of log q over networks, one input at finite width (sorted)
@@ -644,6 +647,14 @@ def _program(branches: tuple, chunk: int):
         kappa = jnp.mean(e_dd / jnp.maximum(mt[3], 1e-300))
         rho_d = jnp.clip(jnp.mean((e_d2d2 - mt[3] ** 2) / jnp.maximum(mt[4] - mt[3] ** 2, 1e-300)), -1.0, 1.0)
         cov_mean = jnp.mean(e_ff - mt[0] ** 2)
+        # The probe's variance is the central moment over batch and units: its fresh noise is that of
+        # (phi - m)^2, not phi^2, which differs where the mean is large (sigmoid: the units' shared offsets
+        # m sum_j W_ij dominate the pre-activations, and the inputs' centred squares move together).
+        var_t = jnp.maximum(mt[1] - mt[0] ** 2, 1e-300)
+        rho_c = jnp.clip(jnp.mean((jnp.sum(wxy * (fx - mt[0]) ** 2 * (fy - mt[0]) ** 2, (1, 2)) - var_t**2)
+                                  / jnp.maximum(mt[6] - var_t**2, 1e-300)), -1.0, 1.0)
+        var_noise = (mt[6] - var_t**2) / var_t**2 * (inv_beff + (1.0 - inv_beff) * rho_c) / p.width
+        q_noise = (mt[2] - mt[1] ** 2) / mt[1] ** 2 * (inv_beff + (1.0 - inv_beff) * rho) / p.width
         # Cov(g(x_a), g(x_b)) for jointly Gaussian x_a, x_b of variance V and covariance C: E[g']^2 C to first
         # order in C, and Var g when C = V (the same input): the second-order term interpolates.
         ratio = jnp.clip(s.C / jnp.maximum(V_prev, 1e-300), -1.0, 1.0)
@@ -657,7 +668,8 @@ def _program(branches: tuple, chunk: int):
                "inv_batch": inv_beff, "chi": g * m_in[:, 3], "log_chi": mean[3], "log_chi_slope": slope[3],
                "chain_slope": slope[0], "grad_shift": mean[4], "grad_var": mean[5], "kappa": kappa,
                "rho_d": rho_d, "grad_r": mt[4] / jnp.maximum(mt[3] ** 2, 1e-300),
-               "mean_noise": mean_noise / p.width, "mean_slope": slope[2]}
+               "mean_noise": mean_noise / p.width, "mean_slope": slope[2], "var_noise": var_noise,
+               "q_noise": q_noise}
         out["log_q_particles"] = x_new
         return _State(q_new, m_rep[1], x_new, C, c_new, s2c_new), out
 
@@ -805,8 +817,10 @@ def finite_width_many(networks: Sequence[FiniteWidthNetwork], coverage: float = 
                         _padded_kinks(_functions(branch)[2], most), np.float64(n.sigma_b2), np.float64(n.width),
                         np.float64(batch["batch"]), input_weights)
             q0 = float(np.mean(q_in))
-            state = _State(reps, np.float64(q0), np.full(_PARTICLES, math.log(q0)), np.float64(0.0),
-                           np.float64(c0), np.float64(s0))
+            # 0-d arrays, not np.float64 scalars: those are Python floats to JAX (weakly typed), and the state
+            # coming back from the first chunk is not, which would compile the program twice.
+            scalar = lambda v: np.asarray(v, np.float64)
+            state = _State(reps, scalar(q0), np.full(_PARTICLES, math.log(q0)), scalar(0.0), scalar(c0), scalar(s0))
             outs = []
             for c in range(chunks):
                 state, out = run(p, state, jnp.asarray(gains[c * _CHUNK:(c + 1) * _CHUNK]))
@@ -928,7 +942,14 @@ def _bands(t: dict[str, np.ndarray], width: int, batch: int, coverage: float) ->
             pooled_mean[layers] = draws.mean(axis=1)
             sd[layers] = draws.std(axis=1)
             band[:, layers] = np.exp(np.quantile(draws, [0.5 - coverage / 2, 0.5 + coverage / 2], axis=1))
-        var_band = band * (var / q)
+        # The variance moves with q (band * var / q) plus the extra fresh noise of a central moment, added in
+        # quadrature on each side of the centre (0 where the mean is small: var ~ q).
+        centre = pooled_mean + np.log(var / q)
+        extra = zq**2 * np.maximum(t["var_noise"] - t["q_noise"], 0.0)
+        log_var_band = np.log(band * (var / q))
+        centre = np.clip(centre, log_var_band[0], log_var_band[1])
+        var_band = np.exp(np.stack([centre - np.sqrt((centre - log_var_band[0]) ** 2 + extra),
+                                    centre + np.sqrt((log_var_band[1] - centre) ** 2 + extra)]))
         prev = np.concatenate([[0.0], pooled_var[:-1]])
         mean_sd = np.sqrt(t["mean_noise"] + t["mean_slope"] ** 2 * prev)
         mean_band = np.stack([m - zq * mean_sd, m + zq * mean_sd])
