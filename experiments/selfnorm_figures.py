@@ -352,6 +352,10 @@ def finite_width_note(results: dict) -> str:
                      f"{np.median(ratio):.2f} times the predicted one (median of {ratio.size} (run, layer) points, "
                      f"quartiles {np.quantile(ratio, 0.25):.2f} and {np.quantile(ratio, 0.75):.2f})")
         parts.append(text + ".")
+        seeds = results["config"].get("seeds")
+        if seeds is not None and seeds < 16:
+            parts.append(f"With {seeds} seeds these fractions are rough: each network's log q random-walks, so an "
+                         f"excursion outside the band lasts many layers; judge a band with --seeds 64.")
     return " ".join(parts) if parts else "No finite-width theory in these results."
 
 

@@ -817,10 +817,10 @@ def finite_width_many(networks: Sequence[FiniteWidthNetwork], coverage: float = 
                         _padded_kinks(_functions(branch)[2], most), np.float64(n.sigma_b2), np.float64(n.width),
                         np.float64(batch["batch"]), input_weights)
             q0 = float(np.mean(q_in))
-            # 0-d arrays, not np.float64 scalars: those are Python floats to JAX (weakly typed), and the state
-            # coming back from the first chunk is not, which would compile the program twice.
-            scalar = lambda v: np.asarray(v, np.float64)
-            state = _State(reps, scalar(q0), np.full(_PARTICLES, math.log(q0)), scalar(0.0), scalar(c0), scalar(s0))
+            # Device arrays from the start, like the state coming back from each chunk: numpy inputs (np.float64
+            # scalars are weakly typed Python floats to JAX) would compile the program a second time.
+            state = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64), _State(
+                reps, q0, np.full(_PARTICLES, math.log(q0)), 0.0, c0, s0))
             outs = []
             for c in range(chunks):
                 state, out = run(p, state, jnp.asarray(gains[c * _CHUNK:(c + 1) * _CHUNK]))
