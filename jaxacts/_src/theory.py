@@ -653,8 +653,9 @@ def _program(branches: tuple, chunk: int):
         var_t = jnp.maximum(mt[1] - mt[0] ** 2, 1e-300)
         rho_c = jnp.clip(jnp.mean((jnp.sum(wxy * (fx - mt[0]) ** 2 * (fy - mt[0]) ** 2, (1, 2)) - var_t**2)
                                   / jnp.maximum(mt[6] - var_t**2, 1e-300)), -1.0, 1.0)
-        var_noise = (mt[6] - var_t**2) / var_t**2 * (inv_beff + (1.0 - inv_beff) * rho_c) / p.width
-        q_noise = (mt[2] - mt[1] ** 2) / mt[1] ** 2 * (inv_beff + (1.0 - inv_beff) * rho) / p.width
+        pooled = lambda r: (inv_beff + (1.0 - inv_beff) * r) / p.width  # B_eff inputs that correlate by r
+        var_noise = (mt[6] - var_t**2) / var_t**2 * pooled(rho_c)
+        q_noise = (mt[2] - mt[1] ** 2) / mt[1] ** 2 * pooled(rho)
         # Cov(g(x_a), g(x_b)) for jointly Gaussian x_a, x_b of variance V and covariance C: E[g']^2 C to first
         # order in C, and Var g when C = V (the same input): the second-order term interpolates.
         ratio = jnp.clip(s.C / jnp.maximum(V_prev, 1e-300), -1.0, 1.0)
@@ -776,7 +777,10 @@ def finite_width_layers(f, inputs, depth: int, width: int, sigma_w2: float = 1.0
     ``pooled_log_q_std``, ``log_grad_norm_mean``, ``log_grad_norm_std`` (the batch); and (2, depth) bands
     [low, high] holding ``coverage`` of networks: ``second_moment_band`` (the quantiles of one input's
     particles, moved to the pooled mean and scaled to the pooled spread), ``var_band`` (the second moment's
-    band times the mean-field var / q), ``mean_band`` (Gaussian: the mean's fresh noise plus its slope in
+    band times the mean-field var / q, widened on each side, in quadrature in log space, by the extra fresh
+    noise of a central moment: (E(phi - m)^4 - s^4) / s^4 against Var phi^2 / (E phi^2)^2, each times
+    (1/B_eff + (1 - 1/B_eff) rho) / N with rho the pair correlation of (phi - m)^2 or phi^2; it matters where
+    the mean is large, as for sigmoid), ``mean_band`` (Gaussian: the mean's fresh noise plus its slope in
     the previous log q), ``grad_norm_band``. Compiled once per set of ``branches`` (see
     :func:`finite_width_many`).
     """
@@ -944,10 +948,9 @@ def _bands(t: dict[str, np.ndarray], width: int, batch: int, coverage: float) ->
             band[:, layers] = np.exp(np.quantile(draws, [0.5 - coverage / 2, 0.5 + coverage / 2], axis=1))
         # The variance moves with q (band * var / q) plus the extra fresh noise of a central moment, added in
         # quadrature on each side of the centre (0 where the mean is small: var ~ q).
-        centre = pooled_mean + np.log(var / q)
-        extra = zq**2 * np.maximum(t["var_noise"] - t["q_noise"], 0.0)
         log_var_band = np.log(band * (var / q))
-        centre = np.clip(centre, log_var_band[0], log_var_band[1])
+        centre = np.clip(pooled_mean + np.log(var / q), log_var_band[0], log_var_band[1])
+        extra = zq**2 * np.maximum(t["var_noise"] - t["q_noise"], 0.0)
         var_band = np.exp(np.stack([centre - np.sqrt((centre - log_var_band[0]) ** 2 + extra),
                                     centre + np.sqrt((log_var_band[1] - centre) ** 2 + extra)]))
         prev = np.concatenate([[0.0], pooled_var[:-1]])
