@@ -25,6 +25,7 @@ from jaxacts._src.theory import (
     selu_constants,
     selu_constants_formula,
     selu_map_closed_form,
+    simulate_gram_chain,
     simulate_second_moment_chain,
     skip_finite_width_layers,
     spectral_norm,
@@ -35,6 +36,6 @@ __all__ = [
     "correlation_map", "describe_batch", "edge_of_chaos", "finite_width_layers", "finite_width_many",
     "fixed_point_second_moment", "gaussian_expectation", "iterate_map", "map_jacobian", "mean_field_map",
     "pooled_layer", "predict_layers", "second_moment_increment", "self_normalizing_variant", "selu_constants",
-    "selu_constants_formula", "selu_map_closed_form", "simulate_second_moment_chain", "skip_finite_width_layers",
-    "spectral_norm",
+    "selu_constants_formula", "selu_map_closed_form", "simulate_gram_chain", "simulate_second_moment_chain",
+    "skip_finite_width_layers", "spectral_norm",
 ]

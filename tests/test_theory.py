@@ -341,6 +341,75 @@ def test_variance_band_of_a_large_mean_activation_matches_real_networks():
     assert 0.9 <= inside <= 0.99, inside
 
 
+def test_gram_chain_of_a_linear_network_is_a_product_of_chi_squares():
+    # One input through identity layers of gain g: q_L = q_0 prod_l g chi^2_N / N, so log q_L has mean
+    # log q_0 + L (log g + psi(N/2) - log(N/2)) and variance L psi'(N/2).
+    depth, width, g = 10, 16, 1.5
+    x = np.full((1, 4), math.sqrt(2.0))  # q_0 = 2
+    mc = theory.simulate_gram_chain(jax.random.key(1), "identity", x, depth, width, g, networks=4000)
+    logs = np.log(mc["second_moment"][:, -1])
+    mean = math.log(2.0) + depth * (math.log(g) + scipy.special.digamma(width / 2) - math.log(width / 2))
+    var = depth * scipy.special.polygamma(1, width / 2)
+    assert abs(logs.mean() - mean) < 4 * math.sqrt(var / 4000), (logs.mean(), mean)
+    assert logs.var() == pytest.approx(var, rel=0.1)
+    np.testing.assert_allclose(mc["var"], mc["second_moment"] - mc["mean"] ** 2)
+
+
+def test_gram_chain_is_the_law_of_real_networks():
+    # Every input of the batch in the chain (K = B): the pooled log q of real numpy networks, in mean and spread.
+    depth, width, batch, seeds = 15, 32, 8, 600
+    x = np.random.default_rng(2).standard_normal((batch, width))
+    q = numpy_networks("tanh", 1.5, width, depth, x, seeds, seed=4)
+    mc = theory.simulate_gram_chain(jax.random.key(3), "tanh", x, depth, width, 1.5, networks=600,
+                                    inputs_per_network=batch)
+    for layer in (4, depth - 1):
+        real, chain = np.log(q[:, layer]), np.log(mc["second_moment"][:, layer])
+        assert abs(real.mean() - chain.mean()) < 4 * real.std() * math.sqrt(2 / seeds), layer
+        assert chain.std() == pytest.approx(real.std(), rel=0.15), layer
+
+
+def test_a_spreading_batch_is_pooled_by_the_gram_chain():
+    # GELU + He: a network's inputs leave the ReLU-like regime at different depths, so their log q spread
+    # widely within one network (unshared variance > 1) and the batch is pooled by the Gram chain. Its band holds
+    # real networks (the analytic pooling fails only at larger depth, width and batch: the next test).
+    depth, width, batch, seeds = 40, 64, 32, 300
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((batch, width))
+    th = theory.finite_width_layers("gelu", x, depth, width, 2.0, branches=("gelu",))
+    assert th["batch_model"] == "gram chain"
+    h = np.broadcast_to(x, (seeds, batch, width)).astype(np.float32)
+    q = np.zeros((seeds, depth))
+    for layer in range(depth):
+        h = h @ (rng.standard_normal((seeds, width, width), dtype=np.float32) * np.float32(math.sqrt(2.0 / width)))
+        h = h * scipy.special.ndtr(h)
+        q[:, layer] = np.mean(h.astype(np.float64) ** 2, axis=(1, 2))
+    inside = np.mean((q >= th["second_moment_band"][0]) & (q <= th["second_moment_band"][1]))
+    assert 0.9 <= inside <= 0.99, inside
+    assert theory.finite_width_layers("relu", x, depth, width, 2.0, branches=BRANCHES)["batch_model"] == "analytic"
+
+
+def test_gram_chain_band_holds_gelu_he_networks_where_the_analytic_pooling_fails(monkeypatch):
+    # The depth study's GELU + He: depth 100, width 256, batch 128. 64 real networks (JAX, float32; ~10 s).
+    from jaxacts._src import theory as private
+
+    depth, width, batch, seeds = 100, 256, 128, 64
+    x = np.random.default_rng(1).standard_normal((batch, width))
+
+    def network(key):
+        def layer(h, k):
+            h = jax.nn.gelu(h @ (jax.random.normal(k, (width, width), jnp.float32) * jnp.float32(math.sqrt(2.0 / width))), approximate=False)
+            return h, jnp.mean(h * h)
+        return jax.lax.scan(layer, jnp.asarray(x, jnp.float32), jax.random.split(key, depth))[1]
+
+    q = np.asarray(jax.jit(jax.vmap(network))(jax.random.split(jax.random.key(5), seeds)), np.float64)
+    inside = lambda band: np.mean((q >= band[0]) & (q <= band[1]))
+    gram = theory.finite_width_layers("gelu", x, depth, width, 2.0)
+    assert gram["batch_model"] == "gram chain" and inside(gram["second_moment_band"]) >= 0.9
+    monkeypatch.setattr(private, "_UNSHARED_NONLINEAR", math.inf)
+    analytic = theory.finite_width_layers("gelu", x, depth, width, 2.0)
+    assert analytic["batch_model"] == "analytic" and inside(analytic["second_moment_band"]) < 0.85
+
+
 def test_skip_connections_track_the_mean():
     # h -> h + selu(W h): E[h_i f(z_i)] = mu E f != 0, so q' = q + 2 mu E f + E f^2 with mu' = mu + E f.
     width, batch, depth = 256, 32, 20
