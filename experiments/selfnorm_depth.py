@@ -38,8 +38,10 @@ results.json schema:
         summary{final_mean, final_var, max_deviation, band_coverage, log_q_last, self_normalizing,
         verdict_per_seed, seed_agreement}}
         - theory (jaxacts.theory.finite_width_many; skip_finite_width_layers for skip connections; null with
-          dropout): model, mean-field lines {mean, var, second_moment, pre_var, grad_norm}, the distribution of
-          the pooled log second moment over networks {pooled_log_q_mean, pooled_log_q_std} (one input's:
+          dropout): model, batch_model ("analytic", or "gram chain" where the inputs spread apart and the batch
+          is pooled by theory.simulate_gram_chain; absent for skip connections), mean-field lines {mean, var,
+          second_moment, pre_var, grad_norm}, the distribution of the pooled log second moment over networks
+          {pooled_log_q_mean, pooled_log_q_std} (one input's:
           log_q_mean, log_q_std), of log grad_norm {log_grad_norm_mean, log_grad_norm_std}, and 95% bands
           [[low...], [high...]]: second_moment_band, var_band, mean_band, grad_norm_band
         - band_coverage: {second_moment, var, grad_norm}: the fraction of (seed, layer) values inside the band,

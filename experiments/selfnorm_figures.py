@@ -352,6 +352,11 @@ def finite_width_note(results: dict) -> str:
                      f"{np.median(ratio):.2f} times the predicted one (median of {ratio.size} (run, layer) points, "
                      f"quartiles {np.quantile(ratio, 0.25):.2f} and {np.quantile(ratio, 0.75):.2f})")
         parts.append(text + ".")
+        gram = [r["label"] for r in plain if r["theory"].get("batch_model") == "gram chain"]
+        if gram:
+            parts.append(f"In {len(gram)} of them ({', '.join(gram)}) the inputs of one network spread apart (unshared "
+                         f"variance of log q above 1), so their bands pool a Monte Carlo of the exact Gram-matrix "
+                         f"chain (256 networks of 16 inputs) instead of the analytic batch law.")
         seeds = results["config"].get("seeds")
         if seeds is not None and seeds < 16:
             parts.append(f"With {seeds} seeds these fractions are rough: each network's log q random-walks, so an "
