@@ -871,27 +871,25 @@ _UNSHARED_NONLINEAR = 1.0  # unshared variance of the inputs' log q beyond which
 @functools.lru_cache(maxsize=32)
 def _gram_program(branches: tuple, width: int, chunk: int):
     """The jitted Gram-matrix chain over ``chunk`` layers, for networks of ``width`` units (static: the shape of
-    each layer's draws) and activations ``branches`` (runtime index, scale and shift in a :class:`_Params`)."""
+    each layer's draws) and activations ``branches`` (runtime ``act`` = (index, scale, shift, sigma_b2))."""
     fns = [_functions(b)[0] for b in branches]
 
-    def phi(p, z):
-        value = jax.lax.switch(p.index, fns, z) if len(fns) > 1 else fns[0](z)
-        return p.scale * value + p.shift
-
-    def layer(p, G, key, g):
+    def layer(act, G, key, g):
+        index, scale, shift, sigma_b2 = act
         k = G.shape[0]
-        cov = g * G + p.sigma_b2
+        cov = g * G + sigma_b2
         size = jnp.maximum(jnp.trace(cov) / k, 1e-300)
         # Relative jitter: the inputs' cosines approach 1 with depth (ReLU), the Gram matrix singularity.
         chol = jnp.linalg.cholesky(cov / size + 1e-10 * jnp.eye(k, dtype=G.dtype)) * jnp.sqrt(size)
-        h = phi(p, chol @ jax.random.normal(key, (k, width), G.dtype))
+        z = chol @ jax.random.normal(key, (k, width), G.dtype)
+        h = scale * (jax.lax.switch(index, fns, z) if len(fns) > 1 else fns[0](z)) + shift
         G = h @ h.T / width
         return G, jnp.stack([jnp.trace(G) / k, jnp.mean(h)])
 
-    def run(p: _Params, G, keys, gains):
+    def run(act, G, keys, gains):
         def step(G, xs):
             key, g = xs
-            return jax.vmap(lambda Gi, ki: layer(p, Gi, ki, g))(G, jax.random.split(key, G.shape[0]))
+            return jax.vmap(lambda Gi, ki: layer(act, Gi, ki, g))(G, jax.random.split(key, G.shape[0]))
         return jax.lax.scan(step, G, (keys, gains))
 
     return jax.jit(run)
@@ -927,19 +925,15 @@ def simulate_gram_chain(key, f, inputs, depth: int, width: int, sigma_w2: float 
     chunks = -(-depth // _CHUNK)
     gains = np.full(chunks * _CHUNK, sigma_w2, np.float64)
     gains[0] = sigma_w2 if first_sigma_w2 is None else first_sigma_w2
-    most = max([1] + [len(_functions(b)[2]) for b in branches])
     run = _gram_program(branches, int(width), _CHUNK)
     with jax.enable_x64(True):
-        p = _Params(np.int32(branches.index(branch)), np.float64(scale), np.float64(shift),
-                    _padded_kinks(_functions(branch)[2], most), np.float64(sigma_b2), np.float64(width),
-                    np.float64(k), np.ones(1))
-        p = jax.tree.map(jnp.asarray, p)
+        act = (jnp.int32(branches.index(branch)), jnp.float64(scale), jnp.float64(shift), jnp.float64(sigma_b2))
         G = jnp.asarray(grams)
         keys = jax.random.split(key, chunks * _CHUNK)
         outs = []
         for c in range(chunks):
             sl = slice(c * _CHUNK, (c + 1) * _CHUNK)
-            G, out = run(p, G, keys[sl], jnp.asarray(gains[sl]))
+            G, out = run(act, G, keys[sl], jnp.asarray(gains[sl]))
             outs.append(np.asarray(out))
     stats = np.concatenate(outs)[:depth]  # (depth, networks, 2)
     q, m = stats[..., 0].T, stats[..., 1].T
