@@ -39,13 +39,16 @@ results.json schema:
         verdict_per_seed, seed_agreement}}
         - theory (jaxacts.theory.finite_width_many; skip_finite_width_layers for skip connections; null with
           dropout): model, batch_model ("analytic", or "gram chain" where the inputs spread apart and the batch
-          is pooled by theory.simulate_gram_chain; absent for skip connections), mean-field lines {mean, var,
+          is pooled by theory.simulate_gram_chain, gradients included; absent for skip connections), mean-field
+          lines {mean, var,
           second_moment, pre_var, grad_norm}, the distribution of the pooled log second moment over networks
           {pooled_log_q_mean, pooled_log_q_std} (one input's:
           log_q_mean, log_q_std), of log grad_norm {log_grad_norm_mean, log_grad_norm_std}, and 95% bands
           [[low...], [high...]]: second_moment_band, var_band, mean_band, grad_norm_band
         - band_coverage: {second_moment, var, grad_norm}: the fraction of (seed, layer) values inside the band,
-          over the <statistic>_layers layers where the value and the band are finite (null without theory)
+          over the <statistic>_layers layers where the band is finite and every seed's value is finite and at
+          least MEASURABLE = 1e-30 (the gradient norm's square; and the second moment at every layer above it):
+          below, float32 squares are rounding (null without theory)
         - log_q_last: {measured_mean, measured_std, predicted_mean, predicted_std} of the log second moment
           at the last layer over networks (measured: over the seeds, std with ddof 1)
         - self_normalizing: the criterion on the seed-averaged curves; verdict_per_seed: the criterion on
@@ -310,13 +313,28 @@ def self_normalizing(mean: np.ndarray, var: np.ndarray) -> bool:
     return finite and bool(np.all(np.abs(mean[half]) < 0.1) and np.all((var[half] > 0.8) & (var[half] < 1.25)))
 
 
-def _coverage(seeds: np.ndarray, band) -> tuple[float | None, int]:
+# The smallest mean of float32 squares read as a measurement: the units' own squares, up to ~10^4 times smaller,
+# are then still normal floats (>= 1.2e-38); below it they round to denormals and zeros (leaky ReLU with
+# U(-0.058, 0.058) weights shrinks the gradient 7-fold a layer: its last hundred layers are rounding, not signal).
+MEASURABLE = 1e-30
+
+
+def _measurable(seeds: np.ndarray, squared: bool = False) -> np.ndarray:
+    """(layers,) whether every seed's value is finite and at least ``MEASURABLE`` (its square if ``squared``)."""
+    seeds = np.asarray(seeds, np.float64)
+    with np.errstate(over="ignore"):
+        size = seeds**2 if squared else seeds
+    return np.all(np.isfinite(seeds) & (size >= MEASURABLE), axis=0)
+
+
+def _coverage(seeds: np.ndarray, band, usable: np.ndarray | None = None) -> tuple[float | None, int]:
     """Fraction of the (seed, layer) values inside [low, high] over the layers where the band is finite and
-    every seed's value finite and positive (the statistics banded are positive: a 0 is a float32 underflow,
-    ReLU + LeCun's 2^-200, not a network's value), and how many layers that is."""
+    ``usable`` (by default, where every seed's value is measurable: ReLU + LeCun's 2^-200 is a float32
+    underflow, not a network's value). Also how many layers that is."""
     seeds = np.asarray(seeds, np.float64)
     low, high = (np.asarray(b, np.float64) for b in band)
-    usable = np.isfinite(low) & np.isfinite(high) & np.all(np.isfinite(seeds) & (seeds > 0), axis=0)
+    usable = _measurable(seeds) if usable is None else usable
+    usable = usable & np.isfinite(low) & np.isfinite(high)
     if not usable.any():
         return None, 0
     inside = (seeds[:, usable] >= low[usable]) & (seeds[:, usable] <= high[usable])
@@ -347,8 +365,12 @@ def _summary(layers: dict, theory_layers: dict | None, seed_mean: np.ndarray | N
         out["seed_agreement"] = sum(v == ok for v in verdicts) / len(verdicts)
     if theory_layers is not None and "seeds" in layers["second_moment"]:
         coverage = {}
+        # A gradient passes through every layer above it: it is a measurement only where they all are.
+        forward = _measurable(layers["second_moment"]["seeds"])
+        above = np.flip(np.logical_and.accumulate(np.flip(forward)))
         for stat in ("second_moment", "var", "grad_norm"):
-            frac, count = _coverage(layers[stat]["seeds"], theory_layers[f"{stat}_band"])
+            usable = above & _measurable(layers[stat]["seeds"], squared=True) if stat == "grad_norm" else None
+            frac, count = _coverage(layers[stat]["seeds"], theory_layers[f"{stat}_band"], usable)
             coverage[stat] = frac
             coverage[f"{stat}_layers"] = count
         out["band_coverage"] = coverage

@@ -355,8 +355,8 @@ def finite_width_note(results: dict) -> str:
         gram = [r["label"] for r in plain if r["theory"].get("batch_model") == "gram chain"]
         if gram:
             parts.append(f"In {len(gram)} of them ({', '.join(gram)}) the inputs of one network spread apart (unshared "
-                         f"variance of log q above 1), so their bands pool a Monte Carlo of the exact Gram-matrix "
-                         f"chain (256 networks of 16 inputs) instead of the analytic batch law.")
+                         f"variance of log q above 1), so their bands, the gradient's too, pool a Monte Carlo of the "
+                         f"exact Gram-matrix chain (256 networks of 16 inputs) instead of the analytic batch law.")
         seeds = results["config"].get("seeds")
         if seeds is not None and seeds < 16:
             parts.append(f"With {seeds} seeds these fractions are rough: each network's log q random-walks, so an "

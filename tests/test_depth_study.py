@@ -280,6 +280,26 @@ def test_band_coverage_counts_the_layers_it_can_and_says_how_many():
     assert selfnorm_depth._summary(measured, None)["band_coverage"] is None
 
 
+def test_band_coverage_skips_float32_rounding_and_gradients_below_it():
+    # A second moment of 1e-35 is float32 rounding (the units' squares are denormal), not a measurement; a
+    # gradient passes through every layer above it, so it counts only below layers that all measure.
+    from experiments import selfnorm_depth
+
+    layer = lambda v: {"mean": v, "std": [0.0] * len(v)}
+    q = [[1.0, 1.0, 1e-35, 1.0], [1.0, 1.0, 1.0, 1.0]]
+    grad = [[1.0, 1e-16, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]  # 1e-16: its square is below 1e-30
+    measured = {"mean": layer([0.0] * 4), "var": layer([1.0] * 4),
+                "second_moment": {"mean": [1.0] * 4, "std": [0.0] * 4, "seeds": q},
+                "var": {"mean": [1.0] * 4, "std": [0.0] * 4, "seeds": q},
+                "grad_norm": {"mean": [1.0] * 4, "std": [0.0] * 4, "seeds": grad}}
+    band = [[0.5] * 4, [2.0] * 4]
+    predicted = {"second_moment_band": band, "var_band": band, "grad_norm_band": band,
+                 "pooled_log_q_mean": [0.0] * 4, "pooled_log_q_std": [0.1] * 4}
+    c = selfnorm_depth._summary(measured, predicted)["band_coverage"]
+    assert (c["second_moment"], c["second_moment_layers"]) == (1.0, 3)
+    assert (c["grad_norm"], c["grad_norm_layers"]) == (1.0, 1)  # layer 3: the others pass through layer 2
+
+
 def test_a_configuration_does_not_depend_on_the_rest_of_the_grid():
     from experiments import selfnorm_depth
 
@@ -477,15 +497,15 @@ def test_bands_cover_real_networks():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open: 4 of 69 plain configurations fall below 90% coverage with 3 seeds "
-                   "(ReLU + LeCun, ReLU + He, SELU + He, tanh + U(-0.058, 0.058)), each 0.90 or more with 64 seeds: "
-                   "a network's log q random-walks, so 3 seeds cannot settle a band. See the README's depth section")
-def test_default_study_bands_cover_90_percent_of_layers():
-    # The issue's check on the default study itself (~1 min on 2 cores): every plain configuration without
-    # dropout has its measured curves inside the predicted 95% band in at least 90% of (seed, layer) points.
+def test_default_study_bands_cover_90_percent_of_layers_over_64_seeds():
+    # The issue's check on the default grid: every plain configuration without dropout has its measured curves
+    # inside the predicted 95% band in at least 90% of (seed, layer) points. Judged over 64 networks, not the
+    # default 3: a network's log q random-walks, so an excursion outside even an exact band lasts many layers and
+    # 3 (or 16) networks leave a few of 69 exact bands below 90% by chance. Sized for a GPU (~70 s on one
+    # H100; ~30 min on 2 CPU cores).
     from experiments import selfnorm_depth
 
-    results = selfnorm_depth.run_study(selfnorm_depth.StudyConfig(), progress=False)
+    results = selfnorm_depth.run_study(selfnorm_depth.StudyConfig(seeds=64), progress=False)
     low = {r["label"]: r["summary"]["band_coverage"]["second_moment"] for r in results["runs"]
            if r["theory"] is not None and r["theory"]["model"] == "plain"
            and r["summary"]["band_coverage"]["second_moment"] < 0.9}
