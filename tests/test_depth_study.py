@@ -280,24 +280,24 @@ def test_band_coverage_counts_the_layers_it_can_and_says_how_many():
     assert selfnorm_depth._summary(measured, None)["band_coverage"] is None
 
 
-def test_band_coverage_skips_float32_rounding_and_gradients_below_it():
-    # A second moment of 1e-35 is float32 rounding (the units' squares are denormal), not a measurement; a
-    # gradient passes through every layer above it, so it counts only below layers that all measure.
+def test_band_coverage_skips_float32_rounding():
+    # A second moment of 1e-35 is float32 rounding (the units' squares are denormal), not a measurement; so is
+    # a gradient norm of 1e-17 (its square).
     from experiments import selfnorm_depth
 
     layer = lambda v: {"mean": v, "std": [0.0] * len(v)}
-    q = [[1.0, 1.0, 1e-35, 1.0], [1.0, 1.0, 1.0, 1.0]]
-    grad = [[1.0, 1e-16, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]  # 1e-16: its square is below 1e-30
+    q = [[1.0, 1.0, 1e-35, 1e-32], [1.0, 1.0, 1.0, 1e-32]]
+    grad = [[1.0, 1e-17, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
     measured = {"mean": layer([0.0] * 4), "var": layer([1.0] * 4),
                 "second_moment": {"mean": [1.0] * 4, "std": [0.0] * 4, "seeds": q},
                 "var": {"mean": [1.0] * 4, "std": [0.0] * 4, "seeds": q},
                 "grad_norm": {"mean": [1.0] * 4, "std": [0.0] * 4, "seeds": grad}}
-    band = [[0.5] * 4, [2.0] * 4]
+    band = [[0.5, 0.5, 0.5, 1e-33], [2.0] * 4]
     predicted = {"second_moment_band": band, "var_band": band, "grad_norm_band": band,
                  "pooled_log_q_mean": [0.0] * 4, "pooled_log_q_std": [0.1] * 4}
     c = selfnorm_depth._summary(measured, predicted)["band_coverage"]
     assert (c["second_moment"], c["second_moment_layers"]) == (1.0, 3)
-    assert (c["grad_norm"], c["grad_norm_layers"]) == (1.0, 1)  # layer 3: the others pass through layer 2
+    assert (c["grad_norm"], c["grad_norm_layers"]) == (1.0, 3)
 
 
 def test_a_configuration_does_not_depend_on_the_rest_of_the_grid():
