@@ -471,3 +471,18 @@ def jaxacts_theory_program_cache():
     from jaxacts._src import theory as private
 
     return private._program(BRANCHES, private._CHUNK)._cache_size()
+
+
+def test_gram_chain_compiles_once_per_width_whatever_the_depth_and_activation():
+    from jaxacts._src import theory as private
+
+    x = np.random.default_rng(0).standard_normal((8, 5))
+    run = lambda name, depth: theory.simulate_gram_chain(jax.random.key(0), name, x, depth, 16, 1.0, networks=4,
+                                                         inputs_per_network=4, branches=BRANCHES)
+    run("relu", 5)
+    programs = private._gram_programs(BRANCHES, 16)
+    before = [p._cache_size() for p in programs]
+    for name, depth in (("tanh", 23), ("selu", 40), ("sigmoid", 2)):
+        out = run(name, depth)
+        assert out["second_moment"].shape == out["log_grad_norm"].shape == (4, depth)
+    assert [p._cache_size() for p in programs] == before

@@ -870,14 +870,23 @@ def _sampled_bands(mc: dict[str, np.ndarray], coverage: float) -> dict[str, np.n
 
 _GRAM_NETWORKS = 256  # Monte Carlo networks of the Gram chain (the band's tails: ~6 networks beyond each quantile)
 _GRAM_INPUTS = 16  # inputs per Monte Carlo network (a random subset of the batch)
+_GRAM_SEGMENT = 16  # layers per call of the chain: the backward pass keeps one segment and each segment's first input
 _UNSHARED_NONLINEAR = 1.0  # unshared variance of the inputs' log q beyond which the batch is pooled by the Gram chain
+
+
+def _jittered_cholesky(m):
+    """Lower L with L L^T = m (K x K, positive semi-definite) up to a relative 1e-10 on the diagonal: the inputs'
+    cosines, and their gradients', approach 1 with depth, the Gram matrix's singularity."""
+    k = m.shape[0]
+    size = jnp.maximum(jnp.trace(m) / k, 1e-300)
+    return jnp.linalg.cholesky(m / size + 1e-10 * jnp.eye(k, dtype=m.dtype)) * jnp.sqrt(size)
 
 
 @functools.lru_cache(maxsize=32)
 def _gram_programs(branches: tuple, width: int):
     """(first, forward, backward): the jitted Gram chain for networks of ``width`` units (static: the shape of
     each layer's draws) and activations ``branches`` (runtime ``act`` = (index, scale, shift, sigma_w2,
-    sigma_b2)). Networks are vmapped; layers are scanned."""
+    sigma_b2)). Networks are vmapped; layers are scanned, ``_GRAM_SEGMENT`` a call."""
     pairs = [_functions(b)[:2] for b in branches]
 
     def phi(act, z, which):  # which: 0 the activation, 1 its derivative
@@ -895,81 +904,58 @@ def _gram_programs(branches: tuple, width: int):
     def first(act, G0, g0, key):
         """Layer 0, whose fan-in is the input's: z = chol(g0 G0 + sigma_b2) u. Only its output is needed."""
         def one(G, key):
-            k = G.shape[0]
-            cov = g0 * G + act[4]
-            size = jnp.maximum(jnp.trace(cov) / k, 1e-300)
-            chol = jnp.linalg.cholesky(cov / size + 1e-10 * jnp.eye(k, dtype=G.dtype)) * jnp.sqrt(size)
-            h = phi(act, chol @ normal(key, (k, width), G.dtype), 0)
+            h = phi(act, _jittered_cholesky(g0 * G + act[4]) @ normal(key, (G.shape[0], width), G.dtype), 0)
             return h, stats(h)
         return jax.vmap(one)(G0, jax.random.split(key, G0.shape[0]))
 
-    def factor(H):
-        """L with L L^T = H H^T (relative jitter: the inputs' cosines approach 1 with depth), and L^-1."""
-        k = H.shape[0]
-        gram = H @ H.T
-        size = jnp.maximum(jnp.trace(gram) / k, 1e-300)
-        low = jnp.linalg.cholesky(gram / size + 1e-10 * jnp.eye(k, dtype=H.dtype)) * jnp.sqrt(size)
-        return low, jax.scipy.linalg.solve_triangular(low, jnp.eye(k, dtype=H.dtype), lower=True)
-
-    def draws(act, H, key):
-        """One hidden layer's randomness given its input H (K, N): u (K, N), b (N,)."""
+    def layer(act, H, key):
+        """A hidden layer given its input H (K, N): its output, and what the backward pass needs of it: Q^T
+        (the orthonormal basis of span(H), Q = H^T L^-T with L L^T = H H^T), the draws u and phi'(z), where
+        z = sqrt(sigma_w2 / N) L u + b, u ~ N(0, I)_{K x N}, b ~ N(0, sigma_b2 I_N). Unused parts are not
+        computed (XLA drops them)."""
         k_u, k_b = jax.random.split(key)
-        return normal(k_u, H.shape, H.dtype), jnp.sqrt(act[4]) * normal(k_b, (width,), H.dtype)
+        u = normal(k_u, H.shape, H.dtype)
+        b = jnp.sqrt(act[4]) * normal(k_b, (width,), H.dtype)
+        low = _jittered_cholesky(H @ H.T)
+        z = jnp.sqrt(act[3] / width) * (low @ u) + b[None, :]
+        qt = jax.scipy.linalg.solve_triangular(low, jnp.eye(low.shape[0], dtype=H.dtype), lower=True) @ H
+        return phi(act, z, 0), (qt, u, phi(act, z, 1))
 
-    def preactivation(act, low, u, b):
-        return jnp.sqrt(act[3] / width) * (low @ u) + b[None, :]
-
-    def hidden(act, H, key):
-        u, b = draws(act, H, key)
-        h = phi(act, preactivation(act, factor(H)[0], u, b), 0)
-        return h, (stats(h), u, b)
-
-    def each(fn, H, key, *rest):
-        return jax.vmap(fn)(H, jax.random.split(key, H.shape[0]), *rest)
+    def each(fn, H, key):
+        return jax.vmap(fn)(H, jax.random.split(key, H.shape[0]))
 
     def forward(act, H, keys):
         """Hidden layers, one per key; H (networks, K, N)."""
         def step(H, key):
-            h, (s, _, _) = each(lambda Hi, ki: hidden(act, Hi, ki), H, key)
-            return h, s
+            h = each(lambda Hi, ki: layer(act, Hi, ki)[0], H, key)
+            return h, jax.vmap(stats)(h)
         return jax.lax.scan(step, H, keys)
 
-    def backward(act, H, keys, grad, log_scale):
-        """The gradient down through the hidden layers of ``keys``, from the gradient at their top output
-        e^log_scale grad (networks, K, N): the layers are run forward again from their first input H, keeping
-        each layer's input and draws (one segment's worth of memory)."""
-        def keep(H, key):
-            def saved(H, key):  # what the backward pass needs of the layer: Q^T, u, phi'(z)
-                u, b = draws(act, H, key)
-                low, inv = factor(H)
-                z = preactivation(act, low, u, b)
-                return phi(act, z, 0), (inv @ H, u, phi(act, z, 1))
-            return each(saved, H, key)
-        _, saved = jax.lax.scan(keep, H, keys)
+    def backward(act, H, keys, valid, grad, log_scale):
+        """The gradient down through the hidden layers of ``keys`` (those ``valid``: a last segment is padded),
+        from the gradient at their top output e^log_scale grad (networks, K, N): the layers are run forward
+        again from their first input H, keeping what each layer's backward step needs."""
+        _, saved = jax.lax.scan(lambda H, key: each(lambda Hi, ki: layer(act, Hi, ki), H, key), H, keys)
 
         def one(qt, u, d, key, g):
-            # W^T v along span(H) is W's part that the forward pass saw: with H^T = Q L^T (Q = H^T L^-T
-            # orthonormal), W Q = sqrt(g / N) u^T. The rest, P_perp W^T v, is an independent Gaussian.
-            # Rows are inputs here, (K, N): every large product runs along the units.
+            # W^T v along span(H) is W's part that the forward pass saw: W Q = sqrt(sigma_w2 / N) u^T. The rest,
+            # P_perp W^T v, is an independent Gaussian. Rows are inputs, (K, N): large products run along units.
             v = d * g  # phi'(z) times the gradient
-            vv = v @ v.T
-            size = jnp.maximum(jnp.trace(vv) / vv.shape[0], 1e-300)
-            low_v = jnp.linalg.cholesky(vv / size + 1e-10 * jnp.eye(vv.shape[0], dtype=v.dtype)) * jnp.sqrt(size)
-            free = low_v @ normal(jax.random.fold_in(key, 1), v.shape, v.dtype)  # columns ~ N(0, v v^T)
+            free = _jittered_cholesky(v @ v.T) @ normal(jax.random.fold_in(key, 1), v.shape, v.dtype)
             # Q (u v) + P_perp free, transposed: [v u^T - free Q] Q^T + free
             both = jnp.concatenate([v, -free], axis=1) @ jnp.concatenate([u, qt], axis=1).T
             return jnp.sqrt(act[3] / width) * (both @ qt + free)
 
         def step(carry, xs):
             g, log_s = carry
-            qt, u, d, key = xs
-            g = jax.vmap(one)(qt, u, d, jax.random.split(key, qt.shape[0]), g)
+            qt, u, d, key, ok = xs
+            new = jax.vmap(one)(qt, u, d, jax.random.split(key, qt.shape[0]), g)
             # rescaled every layer (gradients can grow or vanish geometrically), the scale kept in log space
-            s = jnp.sqrt(jnp.maximum(jnp.sum(g * g, axis=(1, 2)) / g.shape[1], 1e-300))
-            log_s = log_s + jnp.log(s)
-            return (g / s[:, None, None], log_s), 2 * log_s
+            s = jnp.sqrt(jnp.maximum(jnp.sum(new * new, axis=(1, 2)) / new.shape[1], 1e-300))
+            g, log_s = jnp.where(ok, new / s[:, None, None], g), jnp.where(ok, log_s + jnp.log(s), log_s)
+            return (g, log_s), 2 * log_s
 
-        (grad, log_scale), log_g2 = jax.lax.scan(step, (grad, log_scale), (*saved, keys), reverse=True)
+        (grad, log_scale), log_g2 = jax.lax.scan(step, (grad, log_scale), (*saved, keys, valid), reverse=True)
         return grad, log_scale, log_g2
 
     return jax.jit(first), jax.jit(forward), jax.jit(backward)
@@ -996,8 +982,8 @@ def simulate_gram_chain(key, f, inputs, depth: int, width: int, sigma_w2: float 
     v = phi'(z) * g_l, is sqrt(sigma_w2 / N) (Q u v + P_perp xi) with xi's rows ~ N(0, v^T v), drawn afresh
     (the gradient-independence assumption, drawing all of W afresh, errs at small width: a tanh network of
     width 24 and 4 inputs has log grad_norm 1.33 +- 0.47 at its first layer, this chain 1.32 +- 0.47, fresh
-    weights 1.42 +- 0.52). The backward pass runs forward again in segments of ~sqrt(depth) layers, keeping
-    one segment's activations and each segment's first: memory ~ 2 sqrt(depth) networks x K x N.
+    weights 1.42 +- 0.52). The backward pass runs forward again in segments of 16 layers, keeping one
+    segment's draws and each segment's first input: memory ~ (48 + depth / 16) networks x K x N floats.
 
     Exact in law for those K inputs. Pooling K < B inputs keeps more of the inputs' unshared spread than
     pooling B would (a band from it errs wide where the inputs average) and sees fewer of the largest inputs
@@ -1015,21 +1001,22 @@ def simulate_gram_chain(key, f, inputs, depth: int, width: int, sigma_w2: float 
     grams = np.einsum("nkd,njd->nkj", x[picks], x[picks]) / x.shape[1]
     first, forward, backward = _gram_programs(branches, int(width))
     g0 = sigma_w2 if first_sigma_w2 is None else first_sigma_w2
-    # Segments of ~sqrt(depth) layers (at most _CHUNK): one host sync per segment, and the backward pass's memory.
-    segment = max(1, min(_CHUNK, math.isqrt(max(depth - 1, 1))))
-    starts = range(0, depth - 1, segment)
+    hidden = depth - 1
+    padded = -(-hidden // _GRAM_SEGMENT) * _GRAM_SEGMENT  # one program whatever the depth: the last segment padded
+    starts = range(0, padded, _GRAM_SEGMENT)
     with jax.enable_x64(True):
         act = (jnp.int32(branches.index(branch)), jnp.float64(scale), jnp.float64(shift), jnp.float64(sigma_w2),
                jnp.float64(sigma_b2))
         k_first, k_layers, k_readout = jax.random.split(key, 3)
-        keys = jax.random.split(k_layers, max(depth - 1, 1))
+        keys = jax.random.split(k_layers, max(padded, 1))
+        valid = jnp.arange(padded) < hidden
         H, out = first(act, jnp.asarray(grams), jnp.float64(g0), k_first)
         outs, inputs_at = [np.asarray(out)[None]], []
-        for a in starts:
+        for a in starts:  # one host sync per segment
             inputs_at.append(H)
-            H, out = forward(act, H, keys[a:a + segment])
+            H, out = forward(act, H, keys[a:a + _GRAM_SEGMENT])
             outs.append(np.asarray(out))
-        stats = np.concatenate(outs)  # (depth, networks, 2)
+        stats = np.concatenate(outs)[:depth]  # (depth, networks, 2)
         result = {"second_moment": stats[..., 0].T, "mean": stats[..., 1].T}
         if gradients:
             r = jax.random.normal(k_readout, (networks, width), jnp.float64)
@@ -1037,9 +1024,11 @@ def simulate_gram_chain(key, f, inputs, depth: int, width: int, sigma_w2: float 
             grad = jnp.broadcast_to((r / jnp.exp(log_scale)[:, None])[:, None, :], (networks, k, width))
             logs = [np.asarray(2 * log_scale)[None]]  # every input's gradient at the top is r
             for a, H in reversed(list(zip(starts, inputs_at))):
-                grad, log_scale, log_g2 = backward(act, H, keys[a:a + segment], grad, log_scale)
+                sl = slice(a, a + _GRAM_SEGMENT)
+                grad, log_scale, log_g2 = backward(act, H, keys[sl], valid[sl], grad, log_scale)
                 logs.append(np.asarray(log_g2))
-            result["log_grad_norm"] = 0.5 * np.concatenate(logs[::-1]).T
+            logs = np.concatenate(logs[::-1])  # the hidden layers' inputs, the padding's (dropped), the top
+            result["log_grad_norm"] = 0.5 * np.concatenate([logs[:hidden], logs[-1:]]).T
     result["var"] = result["second_moment"] - result["mean"] ** 2
     return result
 
