@@ -56,7 +56,9 @@ results.json schema:
         - key_data: the number folded into PRNGKey(seed) for this configuration: a hash of its label, probe
           settings and input, so its networks and inputs do not depend on what else is in the grid
   programs: number of distinct compiled probe programs the run needed
-  theory_seconds: wall time of the theory (all runs); seconds: wall time of the runs, theory included
+  theory_seconds: wall time of the theory (all runs, in a thread beside the probe); seconds: wall time of the
+          runs, theory included; timing: {probe, theory, theory_wait (after the probe), theories_computed,
+          theories_cached (distinct theories computed, and read from --cache-dir)}
 
 The file is strict JSON: a value that is not finite (a statistic that overflowed to inf or became NaN) is
 written as null.
@@ -70,6 +72,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 
@@ -102,6 +105,7 @@ class StudyConfig:
     conv_channels: int = 32
     image_size: int = 8
     variants: tuple[str, ...] = ("tanh", "elu", "gelu", "silu", "mish")
+    cache_dir: str = os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "jaxacts")
 
 
 HELP = {
@@ -119,6 +123,8 @@ HELP = {
     "conv_channels": "channels of the convolutional variant",
     "image_size": "image side of the convolutional variant",
     "variants": "activations to scale-and-shift into self-normalizing variants",
+    "cache_dir": "folder of the theory's results and XLA's compiled programs from earlier runs, reused when "
+                 "their settings and code match ('' for none)",
 }
 
 QUICK = dict(width=64, depth=24, batch=32, seeds=2, activations=("selu", "relu", "tanh"),
@@ -272,34 +278,102 @@ def _gains(run: Run, features: int) -> tuple[float, float]:
     return tuple(fan(f) * initializers.weight_std(p.init, shape.kernel_shape(f)) ** 2 for f in (features, p.width))
 
 
-def theory_for_runs(runs: Sequence[Run], inputs: Sequence[np.ndarray]) -> list[dict | None]:
+def theory_for_runs(runs: Sequence[Run], inputs: Sequence[np.ndarray], cache: str | None = None,
+                    counts: dict | None = None) -> list[dict | None]:
     """Mean-field lines and finite-width 95% bands for every run (None where the theory has no model:
     dropout). Plain and CNN runs go through ``theory.finite_width_many`` (one compiled program, one call
     per activation); the CNN is approximated as a dense network of width = channels over its patches.
-    Skip connections use ``theory.skip_finite_width_layers``."""
+    Skip connections use ``theory.skip_finite_width_layers``.
+
+    ``cache``: a folder of earlier results. Each run's theory is stored under a hash of everything it depends
+    on (the activation, scale and shift, gains, width, depth, the batch's bytes, the coverage, and the code of
+    the theory and the activations with the JAX version), so a rerun takes it from there; runs with equal
+    settings are computed once either way. ``counts``, if given, receives how many distinct theories were
+    computed and how many read from the cache."""
     out: list[dict | None] = [None] * len(runs)
-    dense, index = [], []
+    todo: dict[str, list[int]] = {}  # cache key -> the runs that need it
+    dense, skip = {}, {}
     for i, (run, x) in enumerate(zip(runs, inputs)):
         p = run.probe
         if p.dropout != "none" and p.dropout_rate > 0:
             continue
         act = theory.ScaledActivation(p.activation, p.scale, p.shift)
         first, hidden = _gains(run, x.shape[-1])
-        if p.architecture == "skip":
-            x = x.astype(np.float64)
-            res = theory.skip_finite_width_layers(
-                act, float(np.mean(x * x)), p.depth, p.width, hidden, input_mean=float(np.mean(x)),
-                first_sigma_w2=first, first_residual=x.shape[-1] == p.width, coverage=COVERAGE)
-            out[i] = {"model": "skip", **res}
+        x = _theory_inputs(run, x)
+        key = _theory_key(p, first, hidden, x)
+        if key in todo:
+            todo[key].append(i)
             continue
-        dense.append(theory.FiniteWidthNetwork(act, _theory_inputs(run, x), p.depth, p.width, hidden,
-                                               first_sigma_w2=first))
-        index.append(i)
+        todo[key] = [i]
+        if cache is not None and (hit := _cache_read(cache, key)) is not None:
+            out[i] = hit
+        elif p.architecture == "skip":
+            skip[key] = (act, x, p, first, hidden)
+        else:
+            model = "conv (as dense over patches)" if p.architecture == "conv" else "plain"
+            dense[key] = (model, theory.FiniteWidthNetwork(act, x, p.depth, p.width, hidden, first_sigma_w2=first))
+    computed = {}
+    for key, (act, x, p, first, hidden) in skip.items():
+        computed[key] = {"model": "skip", **theory.skip_finite_width_layers(
+            act, float(np.mean(x * x)), p.depth, p.width, hidden, input_mean=float(np.mean(x)),
+            first_sigma_w2=first, first_residual=x.shape[-1] == p.width, coverage=COVERAGE)}
     if dense:
-        for i, res in zip(index, theory.finite_width_many(dense, COVERAGE)):
-            out[i] = {"model": "conv (as dense over patches)" if runs[i].probe.architecture == "conv" else "plain",
-                      **res}
+        for (key, (model, _)), res in zip(dense.items(), theory.finite_width_many([n for _, n in dense.values()],
+                                                                                 COVERAGE)):
+            computed[key] = {"model": model, **res}
+    for key, res in computed.items():
+        if cache is not None:
+            _cache_write(cache, key, res)
+    if counts is not None:
+        counts.update(computed=len(computed), cached=len(todo) - len(computed))
+    for key, indices in todo.items():
+        res = computed.get(key, out[indices[0]])
+        for i in indices:
+            out[i] = res
     return out
+
+
+@functools.cache
+def _code_version() -> str:
+    """A hash of the code the theory's numbers depend on, and of the JAX version: a changed formula is a cache miss."""
+    from jaxacts._src import activations, elementwise, registry
+    from jaxacts._src import theory as theory_src
+
+    h = hashlib.sha256(jax.__version__.encode())
+    for module in (theory_src, activations, elementwise, registry):
+        with open(module.__file__, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()
+
+
+def _theory_key(p: ProbeConfig, first: float, hidden: float, x: np.ndarray) -> str:
+    text = json.dumps([_code_version(), p.activation, p.scale, p.shift, p.architecture, p.depth, p.width, first,
+                       hidden, COVERAGE, list(x.shape), hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _cache_read(cache: str, key: str) -> dict | None:
+    """The stored theory of ``key``, or None (absent, or unreadable: then it is computed again and rewritten)."""
+    try:
+        with np.load(os.path.join(cache, f"{key}.npz"), allow_pickle=False) as f:
+            return {k: (str(v) if v.dtype.kind == "U" else v) for k, v in f.items()}
+    except Exception:  # absent, truncated or damaged (OSError, zipfile.BadZipFile, ValueError, ...): a miss
+        return None
+
+
+def _cache_write(cache: str, key: str, result: dict) -> None:
+    """Stores ``result`` (arrays and strings) atomically; a cache that cannot be written is skipped."""
+    path = os.path.join(cache, f"{key}.npz")
+    tmp = f"{path}.tmp{os.getpid()}.npz"
+    try:
+        os.makedirs(cache, exist_ok=True)
+        np.savez(tmp, **{k: np.asarray(v) for k, v in result.items()})
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 COVERAGE = 0.95  # the finite-width bands hold this fraction of networks
@@ -379,25 +453,33 @@ def _summary(layers: dict, theory_layers: dict | None, seed_mean: np.ndarray | N
     return out
 
 
-def run_study(c: StudyConfig, progress: bool = True) -> dict:
-    """Runs every configuration; returns the results dictionary (also what results.json holds)."""
+def run_study(c: StudyConfig, progress: bool = True, cache: str | None = None) -> dict:
+    """Runs every configuration; returns the results dictionary (also what results.json holds).
+
+    The theory needs only the inputs, so it runs in a second thread while the probe runs (``cache``: see
+    ``theory_for_runs``); ``timing`` in the result splits the wall time."""
     # One jitted function: each distinct ProbeShape (and input shape) compiles once, and every later
     # run of that shape reuses the program with its own ProbeParams.
     # (A fresh function, so that its cache counts this study's programs only.)
     probe = jax.jit(lambda *args: seeded_network_stats(*args), static_argnums=1)
-    measured = []
-    for run, shape, in_shape in tqdm(plan(c), desc="depth study", disable=not progress):
+    t0 = time.time()
+    planned = plan(c)
+    inputs = []
+    for run, _, in_shape in planned:
         p = run.probe
         rng = np.random.default_rng([c.seed + 1, key_data(run)])
-        conv = p.architecture == "conv"
-        inputs = make_inputs(run.input, rng, in_shape[0], p.width, c.image_size if conv else None)
-        assert inputs.shape == in_shape, (inputs.shape, in_shape)
-        params = probe_params(p, shape, inputs.shape[-1], inputs.dtype)
-        stats = probe(_seed_keys(c, run), shape, params, jnp.asarray(inputs))
-        measured.append((run, inputs, {k: np.asarray(v, np.float64) for k, v in stats.items()}))
-    t0 = time.time()
-    theories = theory_for_runs([m[0] for m in measured], [m[1] for m in measured])
-    theory_seconds = time.time() - t0
+        x = make_inputs(run.input, rng, in_shape[0], p.width, c.image_size if p.architecture == "conv" else None)
+        assert x.shape == in_shape, (x.shape, in_shape)
+        inputs.append(x)
+    counts: dict[str, int] = {}
+    theory_thread = _Background(theory_for_runs, [run for run, _, _ in planned], inputs, cache, counts)
+    measured = []
+    for (run, shape, _), x in zip(tqdm(planned, desc="depth study", disable=not progress), inputs):
+        params = probe_params(run.probe, shape, x.shape[-1], x.dtype)
+        stats = probe(_seed_keys(c, run), shape, params, jnp.asarray(x))
+        measured.append((run, x, {k: np.asarray(v, np.float64) for k, v in stats.items()}))
+    probe_seconds = time.time() - t0
+    theories = theory_thread.result()
     results = []
     for (run, inputs, stats), th in zip(measured, theories):
         p = run.probe
@@ -420,7 +502,36 @@ def run_study(c: StudyConfig, progress: bool = True) -> dict:
             "environment": {"backend": jax.default_backend(), "device_count": jax.device_count(),
                             "jax_version": jax.__version__},
             "config": dataclasses.asdict(c), "theory": theory_section(c), "runs": results,
-            "programs": probe._cache_size(), "theory_seconds": theory_seconds}
+            "programs": probe._cache_size(), "theory_seconds": theory_thread.seconds,
+            "timing": {"probe": probe_seconds, "theory": theory_thread.seconds,
+                       "theory_wait": max(0.0, time.time() - t0 - probe_seconds), **{
+                           f"theories_{k}": v for k, v in counts.items()}}}
+
+
+class _Background:
+    """``fn(*args)`` in a daemon thread (a Ctrl-C in the main thread is not held up by it); ``result()`` waits
+    for it and re-raises its exception."""
+
+    def __init__(self, fn, *args):
+        self._value, self._error, self.seconds = None, None, 0.0
+
+        def target():
+            t0 = time.time()
+            try:
+                self._value = fn(*args)
+            except BaseException as e:  # re-raised in the caller's thread
+                self._error = e
+            self.seconds = time.time() - t0
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+
+    def result(self):
+        while self._thread.is_alive():
+            self._thread.join(0.1)  # short waits, so that a KeyboardInterrupt is seen
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 SEED_CURVES = ("second_moment", "var", "grad_norm")  # statistics kept per seed (the bands' coverage)
@@ -591,21 +702,41 @@ def config_from_argv(argv: Sequence[str] | None) -> tuple[StudyConfig, bool]:
     return c, args.overwrite
 
 
+def open_cache(cache_dir: str) -> str | None:
+    """The usable cache folder for ``--cache-dir`` (None if '' or not writable); XLA's persistent compilation
+    cache goes in its ``xla`` subfolder, the theory's results in ``theory``."""
+    if not cache_dir:
+        return None
+    cache = os.path.expanduser(cache_dir)
+    try:
+        os.makedirs(os.path.join(cache, "theory"), exist_ok=True)
+    except OSError as e:
+        print(f"note: --cache-dir {cache_dir} cannot be written ({e.strerror or e}); running without a cache")
+        return None
+    jax.config.update("jax_compilation_cache_dir", os.path.join(cache, "xla"))
+    return cache
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     """Runs the study of a command line; returns the results as written to results.json (strict JSON)."""
     c, overwrite = config_from_argv(argv)
     prepare_out(c.out, overwrite)
+    cache = open_cache(c.cache_dir)
     print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}, "
           f"width {c.width}, depth {c.depth}, {c.seeds} seeds")
     t0 = time.time()
-    results = run_study(c)
+    results = run_study(c, cache=cache and os.path.join(cache, "theory"))
     results["seconds"] = time.time() - t0
+    t1 = time.time()
     figures = write_outputs(results, c.out)
     results = strict_json(results)
     print(summary_table(results))
+    timing = results["timing"]
     print(f"\n{len(results['runs'])} configurations ({results['programs']} compiled programs) in "
-          f"{results['seconds']:.0f} s; wrote {c.out}/results.json, "
-          f"{c.out}/report.md and {len(figures)} figures")
+          f"{results['seconds']:.0f} s (probe {timing['probe']:.0f} s; theory {timing['theory']:.0f} s beside it, "
+          f"{timing['theories_computed']} computed, {timing['theories_cached']} from the cache"
+          f"{f' in {cache}' if cache else ''}); figures and report {time.time() - t1:.0f} s; wrote "
+          f"{c.out}/results.json, {c.out}/report.md and {len(figures)} figures")
     return results
 
 

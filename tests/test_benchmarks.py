@@ -42,3 +42,20 @@ def test_sizes_are_parsed_and_checked():
     assert train_step.parse_sizes("256x128, 1024X64") == [(256, 128), (1024, 64)]
     with pytest.raises(argparse.ArgumentTypeError, match="WIDTHxBATCH"):
         train_step.parse_sizes("256by128")
+
+
+def test_study_time_splits_a_first_run_and_a_cached_rerun():
+    # The quick study at its smallest (two tiny programs) as two fresh processes: the rerun reads every theory
+    # from the cache the first run filled.
+    from benchmarks import study_time
+
+    flags = ["--quick", "--depth", "4", "--heatmap-depth", "3", "--widths", "8", "--width", "8", "--batch", "4",
+             "--activations", "selu", "--inits", "lecun_normal", "--variants", "tanh", "--conv-channels", "2",
+             "--image-size", "2"]
+    first, rerun = study_time.main(flags)
+    assert first["theories"].endswith(" computed, 0 cached") and rerun["theories"].startswith("0 computed")
+    for row in (first, rerun):
+        parts = [row[k] for k in ("startup", "study", "probe", "theory", "figures_and_report")]
+        assert all(np.isfinite(t) and t >= 0 for t in parts) and row["wall"] >= row["study"]
+    with pytest.raises(SystemExit, match="chooses --out"):
+        study_time.main(["--out", "x"])

@@ -510,3 +510,36 @@ def test_default_study_bands_cover_90_percent_of_layers_over_64_seeds():
            if r["theory"] is not None and r["theory"]["model"] == "plain"
            and r["summary"]["band_coverage"]["second_moment"] < 0.9}
     assert not low, low
+
+
+def test_theory_cache_returns_the_computed_theory_and_survives_a_damaged_file(tmp_path):
+    # The second call reads every theory from the cache (nothing computed) and returns the same numbers; runs
+    # with equal settings and inputs are computed once; a damaged file is recomputed and rewritten.
+    from experiments import selfnorm_depth
+
+    runs = [selfnorm_depth.Run(label, "curves", ProbeConfig(act, width=8, depth=6), "gaussian:0:1")
+            for label, act in (("a", "selu"), ("b", "tanh"), ("c", "selu"))]
+    x = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    inputs = [x, x, x]  # "c" repeats "a"
+    first, counts = selfnorm_depth.theory_for_runs(runs, inputs, str(tmp_path), counts := {}), counts
+    assert counts == {"computed": 2, "cached": 0}
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".npz", ".npz"]
+    again = selfnorm_depth.theory_for_runs(runs, inputs, str(tmp_path), counts := {})
+    assert counts == {"computed": 0, "cached": 2}
+    for a, b in zip(first, again):
+        assert a.keys() == b.keys()
+        for k in a:
+            if isinstance(a[k], str):
+                assert a[k] == b[k]
+            else:
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    for p in tmp_path.iterdir():
+        p.write_bytes(b"not a zip file")
+    damaged = selfnorm_depth.theory_for_runs(runs, inputs, str(tmp_path), counts := {})
+    assert counts == {"computed": 2, "cached": 0}
+    np.testing.assert_array_equal(damaged[1]["second_moment_band"], first[1]["second_moment_band"])
+    selfnorm_depth.theory_for_runs(runs, inputs, str(tmp_path), counts := {})
+    assert counts == {"computed": 0, "cached": 2}
+    # Other inputs are another theory.
+    selfnorm_depth.theory_for_runs(runs[:1], [x * 2], str(tmp_path), counts := {})
+    assert counts == {"computed": 1, "cached": 0}
