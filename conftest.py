@@ -12,7 +12,10 @@ tolerances written for float32 would fail). Tests that need several devices carr
 ``@pytest.mark.requires_devices(n)`` and are skipped, with the reason, where fewer are present.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -20,6 +23,9 @@ import pytest
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
+# Commands' caches (the depth study's --cache-dir default) go to a folder of this test session, not the user's.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="jaxacts-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 import jax  # noqa: E402
 
