@@ -5,6 +5,7 @@ them by name: ``jaxacts.get("selu")``, ``jaxacts.derivative("selu")``, ``jaxacts
 ``jaxacts.info("selu")`` (formula, range, properties, paper).
 """
 
+from jaxacts._src import rng as _rng
 from jaxacts._src.activations import (
     SELU_ALPHA,
     SELU_SCALE,
@@ -57,3 +58,5 @@ __all__ = [
     "relu6", "rrelu", "selu", "sigmoid", "sign", "silu", "snake", "softplus", "softshrink", "softsign",
     "sparse_plus", "sparse_sigmoid", "squareplus", "swish", "tanh", "tanhshrink", "threshold",
 ]
+
+_rng.unroll_threefry_on_cpu()  # same random bits, drawn 1.3-2x faster on CPUs (jaxacts/_src/rng.py)

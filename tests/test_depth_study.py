@@ -543,3 +543,48 @@ def test_theory_cache_returns_the_computed_theory_and_survives_a_damaged_file(tm
     # Other inputs are another theory.
     selfnorm_depth.theory_for_runs(runs[:1], [x * 2], str(tmp_path), counts := {})
     assert counts == {"computed": 1, "cached": 0}
+
+
+def _threefry_2x32_numpy(key: tuple[int, int], x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Threefry-2x32 (20 rounds; Salmon et al. 2011, Random123) in plain numpy: the independent reference."""
+    def rotl(v, r):
+        return (v << np.uint32(r)) | (v >> np.uint32(32 - r))
+
+    ks = [np.uint32(key[0]), np.uint32(key[1]), np.uint32(key[0] ^ key[1] ^ 0x1BD11BDA)]
+    rotations = [(13, 15, 26, 6), (17, 29, 16, 24)]
+    with np.errstate(over="ignore"):
+        x = [x0.astype(np.uint32) + ks[0], x1.astype(np.uint32) + ks[1]]
+        for i in range(5):
+            for r in rotations[i % 2]:
+                x[0] = x[0] + x[1]
+                x[1] = rotl(x[1], r) ^ x[0]
+            x[0] = x[0] + ks[(i + 1) % 3]
+            x[1] = x[1] + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x[0], x[1]
+
+
+def test_unrolled_threefry_on_cpu_draws_jaxs_bits():
+    # jaxacts lowers JAX's threefry on the CPU unrolled (jaxacts/_src/rng.py): the same bits as the hash's
+    # definition, the Random123 known answer included, and jax.random.bits as JAX defines it (partitionable:
+    # one hash of each element's 64-bit index, its two words xor-ed).
+    from jaxacts._src import rng
+
+    assert rng.unroll_threefry_on_cpu()
+    kat = _threefry_2x32_numpy((0x13198A2E, 0x03707344), np.array([0x243F6A88], np.uint32),
+                               np.array([0x85A308D3], np.uint32))
+    assert (int(kat[0][0]), int(kat[1][0])) == (0xC4923A9C, 0x483DF7A0)
+    got = jax.jit(lambda k, c: jax.extend.random.threefry_2x32(k, c))(
+        jnp.array([0x13198A2E, 0x03707344], jnp.uint32), jnp.array([0x243F6A88, 0x85A308D3], jnp.uint32))
+    assert [int(v) for v in np.asarray(got)] == [0xC4923A9C, 0x483DF7A0]
+    key = jax.random.key(7)
+    words = [int(v) for v in np.asarray(jax.random.key_data(key))]
+    bits = np.asarray(jax.jit(lambda k: jax.random.bits(k, (3, 5, 7), jnp.uint32))(key))
+    if jax.config.jax_threefry_partitionable:
+        hi, lo = _threefry_2x32_numpy(words, np.zeros(105, np.uint32), np.arange(105, dtype=np.uint32))
+        np.testing.assert_array_equal(bits.ravel(), hi ^ lo)
+    # And the depth probe's weights (truncated normal, vmapped keys, inside a scan) are the eager draws.
+    keys = jax.random.split(key, 4)
+    scanned = jax.jit(lambda ks: jax.lax.scan(lambda c, k: (c, jax.vmap(
+        lambda kk: jax.random.truncated_normal(kk, -2.0, 2.0, (8, 8)))(k)), 0, ks[None])[1][0])(keys)
+    eager = np.stack([np.asarray(jax.random.truncated_normal(k, -2.0, 2.0, (8, 8))) for k in keys])
+    np.testing.assert_array_equal(np.asarray(scanned), eager)
