@@ -312,6 +312,14 @@ def _band_phrase(s: dict) -> str:
     return text
 
 
+def _gram_size() -> str:
+    """'128 networks of 16 inputs': the Monte Carlo of theory.simulate_gram_chain that the study uses (its defaults)."""
+    import inspect
+
+    p = inspect.signature(theory.simulate_gram_chain).parameters
+    return f"{p['networks'].default} networks of {p['inputs_per_network'].default} inputs"
+
+
 def _run(results: dict, label: str) -> dict | None:
     return next((r for r in results["runs"] if r["label"] == label and r.get("theory") is not None), None)
 
@@ -356,7 +364,7 @@ def finite_width_note(results: dict) -> str:
         if gram:
             parts.append(f"In {len(gram)} of them ({', '.join(gram)}) the inputs of one network spread apart (unshared "
                          f"variance of log q above 1), so their bands, the gradient's too, pool a Monte Carlo of the "
-                         f"exact Gram-matrix chain (256 networks of 16 inputs) instead of the analytic batch law.")
+                         f"exact Gram-matrix chain ({_gram_size()}) instead of the analytic batch law.")
         seeds = results["config"].get("seeds")
         if seeds is not None and seeds < 16:
             parts.append(f"With {seeds} seeds these fractions are rough: each network's log q random-walks, so an "
