@@ -902,9 +902,8 @@ def _gram_programs(branches: tuple, width: int):
         return jnp.stack([jnp.mean(h * h), jnp.mean(h)])
 
     def normal(key, shape, dtype):
-        # float32 draws (2x faster to generate on a CPU), float64 arithmetic. Materialized once (the barrier): XLA
-        # would otherwise fuse the whole hash into each of the draw's consumers and compute it several times.
-        return jax.lax.optimization_barrier(jax.random.normal(key, shape, jnp.float32)).astype(dtype)
+        # float32 draws (2x faster to generate on a CPU), float64 arithmetic
+        return jax.random.normal(key, shape, jnp.float32).astype(dtype)
 
     def first(act, G0, g0, key):
         """Layer 0, whose fan-in is the input's: z = chol(g0 G0 + sigma_b2) u. Only its output is needed."""
