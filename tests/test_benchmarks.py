@@ -4,6 +4,7 @@ training loop that benchmarks/train_run.py times against the package really lear
 from __future__ import annotations
 
 import argparse
+import time
 
 import jax
 import numpy as np
@@ -44,18 +45,42 @@ def test_sizes_are_parsed_and_checked():
         train_step.parse_sizes("256by128")
 
 
-def test_study_time_splits_a_first_run_and_a_cached_rerun():
-    # The quick study at its smallest (two tiny programs) as two fresh processes: the rerun reads every theory
-    # from the cache the first run filled.
+def _study_time_at_its_smallest(monkeypatch=None):
+    # The quick study at its smallest (two tiny programs); the rerun reads every theory from the cache the
+    # first run filled.
     from benchmarks import study_time
 
     flags = ["--quick", "--depth", "4", "--heatmap-depth", "3", "--widths", "8", "--width", "8", "--batch", "4",
              "--activations", "selu", "--inits", "lecun_normal", "--variants", "tanh", "--conv-channels", "2",
              "--image-size", "2"]
+    if monkeypatch is not None:  # each "process" run in this one: the same split, without three JAX start-ups
+        from experiments import selfnorm_depth
+
+        def in_process(argv):
+            t0 = time.perf_counter()
+            if argv[1:3] == ["-m", "experiments.selfnorm_depth"]:
+                xla_cache = jax.config.jax_compilation_cache_dir
+                try:
+                    selfnorm_depth.main(argv[3:])
+                finally:  # the study points XLA's cache into the benchmark's temporary folder
+                    jax.config.update("jax_compilation_cache_dir", xla_cache)
+            return time.perf_counter() - t0
+
+        monkeypatch.setattr(study_time, "_wall", in_process)
     first, rerun = study_time.main(flags)
     assert first["theories"].endswith(" computed, 0 cached") and rerun["theories"].startswith("0 computed")
     for row in (first, rerun):
         parts = [row[k] for k in ("startup", "study", "probe", "theory", "figures_and_report")]
         assert all(np.isfinite(t) and t >= 0 for t in parts) and row["wall"] >= row["study"]
+    return study_time
+
+
+def test_study_time_splits_a_first_run_and_a_cached_rerun(monkeypatch):
+    study_time = _study_time_at_its_smallest(monkeypatch)
     with pytest.raises(SystemExit, match="chooses --out"):
         study_time.main(["--out", "x"])
+
+
+@pytest.mark.slow
+def test_study_time_runs_the_study_in_fresh_processes():
+    _study_time_at_its_smallest()
