@@ -11,7 +11,7 @@ the numbers travel between machines better than seconds do. Goal: ours/jax.nn <=
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import time
 
 import jax
@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxacts
+from jaxacts import cli
 
 # registry name -> the jax.nn function computing the same thing with the same defaults.
 JAX_NN = {
@@ -101,18 +102,50 @@ def format_row(row: dict) -> str:
     return "| " + " | ".join([row["name"]] + cells) + " |"
 
 
+MAX_SIZE = 28  # 2^28 float32 elements: 1 GiB an array, a few of them live at once
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What to time.
+
+    Attributes:
+        names: registry names of elementwise activations, or 'all'
+        size: log2 of the number of float32 elements, 10 to 28
+        repeats: timed calls per function (their median is taken)
+    """
+
+    names: tuple[str, ...] = ("all",)
+    size: int = 23
+    repeats: int = 15
+
+    def __post_init__(self):
+        if not self.names:
+            raise ValueError("--names is empty: give registry names or 'all'")
+        if self.names != ("all",):
+            for n in self.names:
+                if not jaxacts.info(n).elementwise:  # an unknown name raises ValueError with the valid ones
+                    raise ValueError(f"--names: {n} is not elementwise; this benchmark times elementwise "
+                                     f"activations: {', '.join(jaxacts.names(elementwise=True))}")
+        if not 10 <= self.size <= MAX_SIZE:
+            raise ValueError(f"--size must be 10 to {MAX_SIZE} (log2 of the element count), got {self.size}")
+        if self.repeats < 1:
+            raise ValueError(f"--repeats must be >= 1, got {self.repeats}")
+
+    @property
+    def activations(self) -> list[str]:
+        if self.names == ("all",):
+            return jaxacts.names(elementwise=True)
+        return [jaxacts.info(n).name for n in self.names]
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--names", default="all", help="comma-separated registry names, or 'all' (elementwise ones)")
-    p.add_argument("--size", type=int, default=23, help="log2 of the number of float32 elements (default 23)")
-    p.add_argument("--repeats", type=int, default=15, help="timed calls per function (median taken)")
-    args = p.parse_args(argv)
-    names = jaxacts.names(elementwise=True) if args.names == "all" else [jaxacts.info(n).name for n in args.names.split(",")]
-    print(f"backend {jax.default_backend()}, {jax.device_count()} device(s), 2^{args.size} float32 elements; "
+    c, _ = cli.command(Config, argv, __doc__)
+    print(f"backend {jax.default_backend()}, {jax.device_count()} device(s), 2^{c.size} float32 elements; "
           "ratios of medians (lower is faster)")
     print("| activation | " + " | ".join(COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")
-    benchmark(names, args.size, args.repeats)
+    return benchmark(c.activations, c.size, c.repeats)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ rematerialized blocks the depth-1000 program plans about 3x the depth-100 one, n
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import time
 
 import jax
 import jax.numpy as jnp
 
+from jaxacts import cli
 from jaxacts.probe import ProbeConfig, ProbeShape, probe_params, seeded_network_stats
 
 GIB = 2.0**30
@@ -45,22 +46,47 @@ def full_programs() -> list[tuple[str, ProbeShape, tuple[int, ...], int]]:
     return [(label, shape, input_shape, c.seeds) for (shape, input_shape), label in programs.items()]
 
 
+ARCHITECTURES = ("plain", "skip", "conv")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Which probe programs to plan.
+
+    Attributes:
+        width, batch, seeds: the probe's width, batch and seeds trained together
+        depths: the depths to plan
+        architecture: plain, skip or conv
+        remat: rematerialize blocks of layers above the residual threshold (--no-remat: memory ~ depth)
+        full: every program of the depth study's --full preset instead
+    """
+
+    width: int = 1024
+    batch: int = 512
+    seeds: int = 8
+    depths: tuple[int, ...] = (100, 1000)
+    architecture: str = "plain"
+    remat: bool = True
+    full: bool = False
+
+    def __post_init__(self):
+        for name in ("width", "batch", "seeds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if not self.depths or min(self.depths) < 1:
+            raise ValueError(f"--depths must be one or more depths >= 1, got {','.join(map(str, self.depths))!r}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
+
+
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--width", type=int, default=1024)
-    parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--depths", default="100,1000", help="comma-separated depths")
-    parser.add_argument("--architecture", default="plain", choices=("plain", "skip", "conv"))
-    parser.add_argument("--no-remat", action="store_true", help="keep every layer's residuals (memory ~ depth)")
-    parser.add_argument("--full", action="store_true", help="every program of the depth study's --full preset")
-    args = parser.parse_args(argv)
+    args, _ = cli.command(Config, argv, __doc__)
     print(f"backend {jax.default_backend()}, float32; planned = temp + arguments + outputs")
     if args.full:
         rows = full_programs()
     else:
-        rows = [(f"depth {depth}", ProbeShape(args.width, depth, args.architecture, remat=not args.no_remat),
-                 (args.batch, args.width), args.seeds) for depth in map(int, args.depths.split(","))]
+        rows = [(f"depth {depth}", ProbeShape(args.width, depth, args.architecture, remat=args.remat),
+                 (args.batch, args.width), args.seeds) for depth in args.depths]
     for label, shape, input_shape, seeds in rows:
         t0 = time.perf_counter()
         planned = planned_bytes(shape, input_shape, seeds)

@@ -26,7 +26,7 @@ machine), and both runs' final mean test accuracy (they should agree within a fe
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import contextlib
 import io
 import json
@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxacts import cli
 from jaxacts import data as D
 
 
@@ -188,14 +189,34 @@ def prepare() -> None:
                          "later runs would skip compilation; unset it for this benchmark")
 
 
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What to time.
+
+    Attributes:
+        epochs: epochs of both runs (60: the package's default)
+        seeds: seeds trained together in both runs
+        repeats: runs of each, alternating
+        only: time one side only: lean or package
+        verbose: show the package run's progress bar and table
+    """
+
+    epochs: int = 60
+    seeds: int = 3
+    repeats: int = 2
+    only: str | None = None
+    verbose: bool = False
+
+    def __post_init__(self):
+        for name in ("epochs", "seeds", "repeats"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.only not in (None, "lean", "package"):
+            raise ValueError(f"--only must be lean or package, got {self.only!r}")
+
+
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=60, help="epochs of both runs (default: 60, the package's)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds trained together in both runs (default: 3)")
-    p.add_argument("--repeats", type=int, default=2, help="runs of each, alternating (default: 2)")
-    p.add_argument("--only", choices=("lean", "package"), help="time one side only")
-    p.add_argument("--verbose", action="store_true", help="show the package run's progress bar and table")
-    args = p.parse_args(argv)
+    args, _ = cli.command(Config, argv, __doc__)
     prepare()
     print(f"backend {jax.default_backend()} ({jax.device_count()} x {jax.devices()[0].device_kind}, "
           f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}); "

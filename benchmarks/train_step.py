@@ -30,7 +30,7 @@ average is printed before and after.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import contextlib
 import os
 import time
@@ -41,6 +41,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxacts import cli
 from jaxacts import models as M
 from jaxacts import training as T
 
@@ -55,12 +56,12 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
             try:
                 width, batch = (int(v) for v in item.lower().split("x"))
             except ValueError:
-                raise argparse.ArgumentTypeError(f"size {item!r} is not WIDTHxBATCH, e.g. 256x128") from None
+                raise ValueError(f"--sizes: {item!r} is not WIDTHxBATCH, e.g. 256x128") from None
             if width < 1 or batch < 1:
-                raise argparse.ArgumentTypeError(f"size {item!r}: width and batch must be >= 1")
+                raise ValueError(f"--sizes: {item!r}: width and batch must be >= 1")
             sizes.append((width, batch))
     if not sizes:
-        raise argparse.ArgumentTypeError("--sizes is empty")
+        raise ValueError("--sizes is empty")
     return sizes
 
 
@@ -193,18 +194,41 @@ def torch_step(depth: int, width: int, batch: int, device: str):
     return run
 
 
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What to time.
+
+    Attributes:
+        depth: hidden layers
+        sizes: comma-separated WIDTHxBATCH, e.g. 256x128,1024x1024,4096x4096
+        seeds: seeds of the vmapped step (0 or 1: skip it)
+        repeats: timed steps of each (their median is taken)
+        precision: float32 matmul precision on both sides: highest, high or default
+        torch_threads: torch.set_num_threads on CPU (0: torch's own choice)
+    """
+
+    depth: int = 8
+    sizes: str = "256x128"
+    seeds: int = 8
+    repeats: int = 50
+    precision: str = "highest"
+    torch_threads: int = 0
+
+    def __post_init__(self):
+        parse_sizes(self.sizes)
+        if self.depth < 1:
+            raise ValueError(f"--depth must be >= 1, got {self.depth}")
+        if self.repeats < 1:
+            raise ValueError(f"--repeats must be >= 1, got {self.repeats}")
+        for name in ("seeds", "torch_threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+
 def main(argv=None) -> list[dict]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--depth", type=int, default=8, help="hidden layers (default: 8)")
-    p.add_argument("--sizes", type=parse_sizes, default=parse_sizes("256x128"),
-                   help="comma-separated WIDTHxBATCH, e.g. 256x128,1024x1024,4096x4096 (default: 256x128)")
-    p.add_argument("--seeds", type=int, default=8, help="seeds of the vmapped step (0: skip it; default: 8)")
-    p.add_argument("--repeats", type=int, default=50)
-    p.add_argument("--precision", choices=PRECISIONS, default="highest",
-                   help="float32 matmul precision on both sides (default: highest)")
-    p.add_argument("--torch-threads", type=int, default=0,
-                   help="torch.set_num_threads on CPU (default 0: torch's own choice)")
-    args = p.parse_args(argv)
+    args, _ = cli.command(Config, argv, __doc__)
     if args.torch_threads > 0:
         import torch
 
@@ -222,7 +246,7 @@ def main(argv=None) -> list[dict]:
     package_error = None
     rows = []
     with context:
-        for width, batch in args.sizes:
+        for width, batch in parse_sizes(args.sizes):
             fns = {}
             if package_error is None:
                 try:

@@ -3,6 +3,8 @@
     python -m experiments.gallery                     # writes results/gallery/*.png (~30 s)
     python -m experiments.gallery --out DIR --names selu,mish
 
+The figures are written as one set (``experiments.outputs``): a kill leaves the old gallery or the new one.
+
 Each plot shows f(x) and f'(x) on [-6, 6] (wide enough for the shapes; the tails are straight or
 flat), with the formula from the registry in the legend. The derivative is the registry's own
 hand-written rule, so the plot shows what ``jax.grad`` will use, conventions at kinks included.
@@ -10,7 +12,7 @@ hand-written rule, so the plot shows what ``jax.grad`` will use, conventions at 
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import math
 import os
 import re
@@ -23,6 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxacts  # noqa: E402
+from experiments import outputs  # noqa: E402
+from jaxacts import cli  # noqa: E402
 
 
 def _curves(name: str, x: np.ndarray):
@@ -67,27 +71,57 @@ def draw(ax, name: str, x: np.ndarray, legend_size=8):
     ax.tick_params(labelsize=7)
 
 
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What to draw.
+
+    Attributes:
+        out: output folder (refused if it holds a gallery, unless --overwrite)
+        names: registry names, or 'all'
+        xmin, xmax: the x range drawn (finite, xmin < xmax)
+        overwrite: replace a gallery already in --out
+    """
+
+    out: str = "results/gallery"
+    names: tuple[str, ...] = ("all",)
+    xmin: float = -6.0
+    xmax: float = 6.0
+    overwrite: bool = False
+
+    def __post_init__(self):
+        if not self.names:
+            raise ValueError("--names is empty: give registry names or 'all'")
+        if self.names != ("all",):
+            for n in self.names:
+                jaxacts.info(n)  # an unknown name raises ValueError with the valid ones
+        for flag, v in (("--xmin", self.xmin), ("--xmax", self.xmax)):
+            if not math.isfinite(v):
+                raise ValueError(f"{flag} must be a finite number, got {v}")
+        if not self.xmin < self.xmax:
+            raise ValueError(f"--xmin must be < --xmax, got {self.xmin} and {self.xmax}")
+        outputs.check_out(self.out)
+        if os.path.exists(os.path.join(self.out, "overview.png")) and not self.overwrite:
+            raise ValueError(f"{self.out} already holds a gallery; pass --overwrite or choose another --out")
+
+
 def main(argv=None) -> list[str]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="results/gallery", help="output directory (default: results/gallery)")
-    p.add_argument("--names", default="all", help="comma-separated registry names (default: all)")
-    p.add_argument("--xmin", type=float, default=-6.0)
-    p.add_argument("--xmax", type=float, default=6.0)
-    args = p.parse_args(argv)
-    try:
-        names = jaxacts.names() if args.names == "all" else [jaxacts.info(n).name for n in args.names.split(",")]
-    except ValueError as e:
-        raise SystemExit(f"error: {e}")
-    if not args.xmin < args.xmax:
-        raise SystemExit("error: --xmin must be < --xmax")
-    os.makedirs(args.out, exist_ok=True)
-    x = np.linspace(args.xmin, args.xmax, 1201)
+    args, _ = cli.command(Config, argv, __doc__)
+    names = jaxacts.names() if args.names == ("all",) else [jaxacts.info(n).name for n in args.names]
+    with outputs.output_set(args.out) as staging:
+        written = _draw_all(names, args.xmin, args.xmax, staging)
+    written = [os.path.join(args.out, os.path.basename(w)) for w in written]
+    print(f"wrote {len(written)} figures to {args.out} (overview: {written[-1]})")
+    return written
+
+
+def _draw_all(names: list[str], xmin: float, xmax: float, out: str) -> list[str]:
+    x = np.linspace(xmin, xmax, 1201)
     written = []
     for name in names:
         fig, ax = plt.subplots(figsize=(6, 4))
         draw(ax, name, x, legend_size=9)
         fig.tight_layout()
-        path = os.path.join(args.out, f"{name}.png")
+        path = os.path.join(out, f"{name}.png")
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)
@@ -107,11 +141,10 @@ def main(argv=None) -> list[str]:
     axes.flat[0].legend(fontsize=8)
     fig.suptitle("jaxacts: every activation (solid) and its hand-written derivative (dashed)", fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
-    overview = os.path.join(args.out, "overview.png")
+    overview = os.path.join(out, "overview.png")
     fig.savefig(overview, dpi=90)
     plt.close(fig)
     written.append(overview)
-    print(f"wrote {len(written)} figures to {args.out} (overview: {overview})")
     return written
 
 

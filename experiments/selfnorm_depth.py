@@ -81,6 +81,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from experiments import outputs
 from jaxacts import cli, initializers, theory
 from jaxacts.specs import expand_spec, split_top_level
 from jaxacts.probe import ProbeConfig, ProbeShape, probe_params, probe_shape, seeded_network_stats
@@ -625,14 +626,17 @@ def _write_atomic(path: str, text: str) -> None:
 
 
 def write_outputs(results: dict, out: str) -> list[str]:
-    """Writes results.json (strict JSON: non-finite values as null), the figures and report.md to ``out``."""
+    """Writes results.json (strict JSON: non-finite values as null), the figures and report.md to ``out``
+    as one set (``experiments.outputs``): a kill leaves the earlier set or this one, never a mix."""
     from experiments import selfnorm_figures
 
-    os.makedirs(out, exist_ok=True)
     results = strict_json(results)
-    _write_atomic(os.path.join(out, "results.json"), json.dumps(results, indent=1, allow_nan=False))
-    figures = selfnorm_figures.draw_all(results, out)
-    _write_atomic(os.path.join(out, "report.md"), selfnorm_figures.report(results, figures, summary_table(results)))
+    text = json.dumps(results, indent=1, allow_nan=False)  # a failure here writes nothing
+    with outputs.output_set(out) as staging:
+        _write_atomic(os.path.join(staging, "results.json"), text)
+        figures = selfnorm_figures.draw_all(results, staging)
+        _write_atomic(os.path.join(staging, "report.md"),
+                      selfnorm_figures.report(results, figures, summary_table(results)))
     return figures
 
 

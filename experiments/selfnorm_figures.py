@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
+import shutil
 
 import matplotlib
 
@@ -419,16 +419,42 @@ def report(results: dict, figures: list[str], table: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    folder = sys.argv[1] if len(sys.argv) > 1 else "results/selfnorm_depth"
-    try:
-        with open(os.path.join(folder, "results.json")) as fh:
-            data = json.load(fh)
-    except (OSError, json.JSONDecodeError) as e:
-        raise SystemExit(f"error: cannot read {folder}/results.json: {e}")
+REQUIRED = ("runs", "config", "environment", "theory", "criterion")
+
+
+def main(argv=None) -> list[str]:
+    """Redraws the figures and report.md of a study folder from its results.json, as one set."""
+    import argparse
+
+    from experiments import outputs
     from experiments.selfnorm_depth import summary_table
 
-    figs = draw_all(data, folder)
-    with open(os.path.join(folder, "report.md"), "w") as fh:
-        fh.write(report(data, figs, summary_table(data)))
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", nargs="?", default="results/selfnorm_depth",
+                   help="a folder written by python -m experiments.selfnorm_depth (default: results/selfnorm_depth)")
+    folder = p.parse_args(argv).folder
+    path = os.path.join(folder, "results.json")
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: cannot read {path}: {e}")
+    missing = [k for k in REQUIRED if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise SystemExit(f"error: {path} is not a depth study's results.json (no {', '.join(missing)}); "
+                         "write one with python -m experiments.selfnorm_depth")
+    try:
+        with outputs.output_set(folder) as staging:
+            shutil.copy2(path, os.path.join(staging, "results.json"))
+            figs = draw_all(data, staging)
+            with open(os.path.join(staging, "report.md"), "w") as fh:
+                fh.write(report(data, figs, summary_table(data)))
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise SystemExit(f"error: {path} does not hold what this version draws ({type(e).__name__}: {e}); "
+                         "rerun python -m experiments.selfnorm_depth") from None
     print(f"redrew {len(figs)} figures and report.md in {folder}")
+    return figs
+
+
+if __name__ == "__main__":
+    main()

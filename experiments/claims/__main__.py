@@ -23,6 +23,7 @@ import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import shutil  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
@@ -30,6 +31,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from experiments import outputs  # noqa: E402
 from experiments.claims import CLAIMS  # noqa: E402
 from experiments.claims.common import VERDICTS  # noqa: E402
 from jaxacts import data as D  # noqa: E402
@@ -139,13 +141,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     runner = cli.config_from_args(RunnerConfig, args)
     try:
         chosen = configs(runner)
-        if os.path.exists(runner.out) and not os.path.isdir(runner.out):
-            raise ValueError(f"--out {runner.out} is a file, not a folder")
+        outputs.check_out(runner.out)
         if os.path.isdir(runner.out) and os.listdir(runner.out) and not runner.overwrite:
             raise ValueError(f"{runner.out} already holds results; pass --overwrite or choose another --out")
     except ValueError as e:
         raise SystemExit(f"error: {e}")
-    os.makedirs(runner.out, exist_ok=True)
+    staging = outputs.new_staging(runner.out)  # the set goes in place whole at the end (experiments.outputs)
     env = environment(runner)
     print(f"claims: {', '.join(chosen)} on {env['backend']} ({env['device']}){' [quick]' if runner.quick else ''}",
           flush=True)
@@ -162,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 raise SystemExit(f"error: {cid}: {e}")
             verdict = module.verdict(result)
             assert verdict in VERDICTS, verdict
-            figure = os.path.join(runner.out, f"{cid}.png")
+            figure = os.path.join(staging, f"{cid}.png")
             module.figure(result, figure)
             entries.append({
                 "id": cid, "title": module.TITLE, "claim": module.CLAIM, "source": module.SOURCE,
@@ -170,13 +171,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "statistic": result["statistic"], "ci95": result["ci95"], "verdict": verdict, "rule": module.RULE,
                 "figures": [os.path.basename(figure)], "effect": result["effect"], "details": result["details"],
                 "config": dataclasses.asdict(config), "seconds": time.time() - t0})
-            _write(os.path.join(runner.out, "claims.json"),
+            _write(os.path.join(staging, "claims.json"),
                    json.dumps({"claims": entries, "environment": env}, indent=1, allow_nan=False))
-            _write(os.path.join(runner.out, "report.md"), report(entries, env))
+            _write(os.path.join(staging, "report.md"), report(entries, env))
+        outputs.put_in_place(staging, runner.out)
     except KeyboardInterrupt:
-        raise SystemExit(f"interrupted; {len(entries)} finished claim(s) are kept in {runner.out}") from None
+        if not entries:
+            raise SystemExit("interrupted before the first claim finished; nothing was written") from None
+        kept = outputs.keep_partial(staging, runner.out)
+        raise SystemExit(f"interrupted; {len(entries)} finished claim(s) are kept in {kept}") from None
     finally:
         bar.close()
+        shutil.rmtree(staging, ignore_errors=True)
     print(verdict_table(entries))
     print(f"wrote {runner.out}/claims.json, report.md and {len(entries)} figure(s) in "
           f"{sum(e['seconds'] for e in entries):.0f} s")

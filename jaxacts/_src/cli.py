@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import inspect
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -109,11 +110,17 @@ def _comma_list(item: type, collapse: bool = False) -> Callable[[str], Any]:
     """An argparse type: comma-separated ``item`` values ('1e-3,3e-3' -> (0.001, 0.003)); with
     ``collapse`` a single value is returned as itself."""
     def parse(text: str) -> Any:
+        what = _PLURAL.get(item, f"{item.__name__} values")
+        parts = [v.strip() for v in text.split(",")] if text.strip() else []
+        if "" in parts:  # '1e-3,,1e-2': a value lost to a typo, not a shorter sweep
+            raise argparse.ArgumentTypeError(f"empty item in {text!r}: expected comma-separated {what}")
         try:
-            values = tuple(item(v.strip()) for v in text.split(",") if v.strip())
+            values = tuple(item(v) for v in parts)
         except ValueError:
-            what = _PLURAL.get(item, f"{item.__name__} values")
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:  # a repeated sweep value would train or probe the same thing twice
+            raise argparse.ArgumentTypeError(f"{', '.join(repeated)} given more than once in {text!r}")
         return values[0] if collapse and len(values) == 1 else values
     parse.__name__ = f"list of {item.__name__}"
     return parse
@@ -201,12 +208,50 @@ def _parser(cls: type, description: str, help_texts: dict[str, str] | None, extr
     return parser
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _join_negative_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """'--lr -1e-3' as '--lr=-1e-3': argparse reads a value that starts with '-' and is not a plain
+    decimal ('-1e-3', '-.5,1') as a flag, and the flag before it as missing its value."""
+    takes_value = {flag for action in parser._actions if action.nargs is None and action.option_strings
+                   and not isinstance(action, argparse.BooleanOptionalAction) for flag in action.option_strings}
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in takes_value and token.startswith("-") and token not in parser._option_string_actions:
+            if _is_number(token.split(",")[0]):
+                out[-1] = f"{out[-1]}={token}"
+                continue
+        out.append(token)
+    return out
+
+
 def parse(cls: type, argv: Sequence[str] | None, description: str, help_texts: dict[str, str] | None = None,
           extra: Extra | None = None, *, defaults: Any = None,
           flag_names: dict[str, str] | None = None) -> argparse.Namespace:
     """``argv`` parsed by the command line of ``cls`` (see :func:`add_config_arguments`) plus the flags
     that ``extra(parser)`` adds; a bad value ends the program with argparse's one-line error."""
-    return _parser(cls, description, help_texts, extra, defaults, flag_names).parse_args(argv)
+    parser = _parser(cls, description, help_texts, extra, defaults, flag_names)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return parser.parse_args(_join_negative_values(parser, argv))
+
+
+def command(cls: type, argv: Sequence[str] | None, description: str, help_texts: dict[str, str] | None = None,
+            extra: Extra | None = None, *, defaults: Any = None,
+            flag_names: dict[str, str] | None = None) -> tuple[Any, argparse.Namespace]:
+    """The config a command line gives (see :func:`parse`) and the parsed namespace (for ``extra``'s
+    flags); ``cls`` validates its own values (``__post_init__``): a ValueError or TypeError there ends the
+    program with a one-line ``error: ...``, before any work."""
+    args = parse(cls, argv, description, help_texts, extra, defaults=defaults, flag_names=flag_names)
+    try:
+        return config_from_args(cls, args), args
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 def given_flags(cls: type, argv: Sequence[str] | None, description: str = "",
@@ -218,4 +263,5 @@ def given_flags(cls: type, argv: Sequence[str] | None, description: str = "",
     parser = _parser(cls, description, help_texts, extra, defaults, flag_names)
     for action in parser._actions:
         action.default = argparse.SUPPRESS
-    return set(vars(parser.parse_args(argv)))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return set(vars(parser.parse_args(_join_negative_values(parser, argv))))
