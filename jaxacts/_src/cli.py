@@ -118,8 +118,10 @@ def _comma_list(item: type, collapse: bool = False) -> Callable[[str], Any]:
             values = tuple(item(v) for v in parts)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
-        repeated = sorted({str(v) for v in values if values.count(v) > 1})
-        if repeated:  # a repeated sweep value would train or probe the same thing twice
+        # A repeated number would train or probe the same thing twice. (Strings are left to the command:
+        # a comma inside brackets, 'elu(alpha=[0.5,1.0])', splits them before it rejoins them.)
+        repeated = sorted({str(v) for v in values if item is not str and values.count(v) > 1})
+        if repeated:
             raise argparse.ArgumentTypeError(f"{', '.join(repeated)} given more than once in {text!r}")
         return values[0] if collapse and len(values) == 1 else values
     parse.__name__ = f"list of {item.__name__}"
