@@ -645,8 +645,11 @@ def validate(c: StudyConfig) -> None:
     for name in ("width", "depth", "batch", "seeds", "heatmap_depth", "conv_channels", "image_size"):
         if getattr(c, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(c, name)}")
-    if c.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {c.seed}")
+    if not 0 <= c.seed < 2**31:  # jax.random.key takes a 32-bit seed
+        raise ValueError(f"--seed must be 0 to 2^31 - 1, got {c.seed}")
+    for name in ("activations", "inits", "widths", "variants"):
+        if not getattr(c, name):
+            raise ValueError(f"--{name} is empty; give at least one (default: {','.join(map(str, getattr(StudyConfig, name)))})")
     if any(w < 1 for w in c.widths):
         raise ValueError(f"--widths must all be >= 1, got {','.join(map(str, c.widths))}")
     for name in c.variants:

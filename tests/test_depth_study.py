@@ -217,7 +217,9 @@ def _no_work(monkeypatch):
 
 @pytest.mark.parametrize("flags", [["--seeds", "0"], ["--batch", "0"], ["--seeds", "-1"], ["--variants", "nope"],
                                    ["--variants", "maxout"], ["--image-size", "0"], ["--width", "0"],
-                                   ["--widths", "32,0"], ["--heatmap-depth", "0"], ["--seed", "-1"]])
+                                   ["--widths", "32,0"], ["--heatmap-depth", "0"], ["--seed", "-1"],
+                                   ["--seed", str(2**31)], ["--activations", ""], ["--inits", ""], ["--widths", ""],
+                                   ["--variants", ""], ["--inits", "uniform:inf"]])
 def test_study_refuses_bad_values_before_any_work(tmp_path, monkeypatch, flags):
     selfnorm_depth = _no_work(monkeypatch)
     out = tmp_path / "x"

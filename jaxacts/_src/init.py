@@ -41,8 +41,8 @@ def _parse_uniform(name: str) -> float | None:
         a = float(name.split(":", 1)[1])
     except ValueError:
         raise ValueError(f"initializer {name!r}: expected 'uniform:A' with a number A > 0, e.g. 'uniform:0.058'")
-    if not a > 0:
-        raise ValueError(f"initializer {name!r}: A must be > 0")
+    if not 0 < a < float("inf"):
+        raise ValueError(f"initializer {name!r}: A must be a finite number > 0")
     return a
 
 
