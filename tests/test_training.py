@@ -79,6 +79,23 @@ def test_prelu_layer_starts_at_quarter_and_learns_its_slope():
     chex.assert_trees_all_close(grads.slope[...], jnp.full((4,), -3.0))
 
 
+@pytest.mark.parametrize("spec,name,initial,shape", [
+    ("prelu(slope=0.3)", "slope", 0.3, (16,)),
+    ("prelu_shared(slope=0.1)", "slope", 0.1, (1,)),
+    ("silu_learnable(beta=2)", "beta", 2.0, (16,)),
+])
+def test_a_value_given_to_a_learnable_name_starts_the_learned_hyperparameter(spec, name, initial, shape):
+    # prelu means "learned": prelu(slope=0.3) once built a fixed leaky ReLU whose slope never trained.
+    model = M.build_model(M.ModelConfig(activation=spec, depth=2, width=16), (6,), 3, jax.random.key(0))
+    learned = [p for path, p in nnx.to_flat_state(nnx.state(model, nnx.Param)) if path[-1] == name]
+    assert len(learned) == 2  # one per hidden layer
+    chex.assert_trees_all_close(learned[0][...], jnp.full(shape, initial, jnp.float32))
+    x = jax.random.normal(jax.random.key(1), (32, 6))
+    grads = nnx.grad(lambda m: m(x).sum())(model)
+    slope_grads = [g for path, g in nnx.to_flat_state(grads) if path[-1] == name]
+    assert all(float(jnp.abs(g[...]).sum()) > 0 for g in slope_grads)
+
+
 def test_rrelu_layer_is_random_in_training_and_mean_in_eval():
     layer = M.RReLU()
     x = -jnp.ones((2000,))

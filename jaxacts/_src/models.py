@@ -27,7 +27,8 @@ class ModelConfig:
       kind: ``mlp`` or ``cnn``.
       activation: a registry spec (``elu``, ``elu(alpha=0.5)``, a sweep ``elu(alpha=[0.5, 1.0])``, learned
         hyperparameters ``leaky_relu(negative_slope=learn(0.25, per_channel))``), or ``prelu``,
-        ``prelu_shared``, ``silu_learnable`` (spellings of learned specs, see ``layers.LEARNABLE``), ``maxout``.
+        ``prelu_shared``, ``silu_learnable`` (spellings of learned specs, see ``layers.LEARNABLE``; a value given
+        with one, ``prelu(slope=0.3)``, is the learned value's start), ``maxout``.
       init: weight initializer name (``jaxacts.initializers``), for every dense and conv kernel.
       bias_init: constant the biases start at.
       depth, width: hidden layers of the MLP (0: a linear classifier, logistic regression), units per
