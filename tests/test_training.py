@@ -223,6 +223,54 @@ def test_a_diverging_setting_is_frozen_while_the_others_train(tmp_path):
     assert np.all(np.isfinite(vector))  # diverged runs keep their last finite parameters
 
 
+def _run_arrays(out, run):
+    """One run's slice of every per-run array with more than the run axis (weights, biases, their
+    optimizer moments) in the latest checkpoint of ``out``."""
+    import orbax.checkpoint as ocp
+
+    manager = ocp.CheckpointManager(os.path.abspath(os.path.join(out, "checkpoints")))
+    try:
+        leaves = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore())
+    finally:
+        manager.close()
+    return [np.asarray(x)[run] for x in leaves if np.ndim(x) >= 2]
+
+
+def test_a_diverging_seed_is_held_and_reported_while_its_setting_trains_on(tmp_path, capsys):
+    # The issue's reproducer (digits, ReLU MLP 2 x 64, SGD at lr 3, 4 seeds, a validation split): some
+    # seeds' losses turn NaN, not all. One bad seed used to discard its setting and stop the run.
+    config = T.TrainConfig(dataset="digits", model=M.ModelConfig(activation="relu", depth=2, width=64),
+                           optim=T.OptimConfig("sgd", lr=3.0), epochs=3, batch_size=100, seeds=4, val_fraction=0.1,
+                           log_every=1)
+    summary = T.fit(config, str(tmp_path / "run"), dataset=D.load_dataset("digits"), progress=False)
+    entry = summary["settings"][0]
+    diverged = np.asarray(entry["diverged"])
+    assert 0 < diverged.sum() < 4, entry["diverged"]
+    err = capsys.readouterr().err
+    rows = [r for r in T.read_log(str(tmp_path / "run" / "metrics.jsonl"), 10**9) if r["kind"] == "train"]
+    for s in np.flatnonzero(diverged):
+        at = entry["diverged_at_step"][s]
+        assert f"diverged: seed {s} at step {at}; held at its last good state" in err
+        # log_every 1: each row is one step's loss; the step reported is the first bad one of this seed
+        assert all(np.isfinite(r["loss"][s]) for r in rows if r["step"] < at)
+        assert all(np.isnan(r["loss"][s]) for r in rows if r["step"] >= at)
+    for s in np.flatnonzero(~diverged):
+        assert entry["diverged_at_step"][s] is None and all(np.isfinite(r["loss"][s]) for r in rows)
+    # Results per seed, the diverged ones marked (None); the setting's mean is over the seeds that trained.
+    accuracy = entry["test_accuracy"]
+    assert [v is None for v in accuracy["per_seed"]] == diverged.tolist()
+    assert accuracy["mean"] == pytest.approx(np.mean([v for v in accuracy["per_seed"] if v is not None]))
+    assert summary["seeds_trained"] == entry["seeds_trained"] == 4 - diverged.sum()
+    assert summary["per_seed"]["diverged"] == entry["diverged"]
+    # Held at its last good state: equal to the same run stopped just before the step it diverged at.
+    s = int(np.flatnonzero(diverged)[0])
+    at = entry["diverged_at_step"][s]
+    T.fit(dataclasses.replace(config, steps=at - 1), str(tmp_path / "before"), dataset=D.load_dataset("digits"),
+          progress=False)
+    for held, before in zip(_run_arrays(str(tmp_path / "run"), s), _run_arrays(str(tmp_path / "before"), s)):
+        np.testing.assert_array_equal(held, before)
+
+
 @pytest.mark.requires_devices(4)
 def test_sharded_runs_and_batch_equal_one_device(tmp_path):
     config = T.TrainConfig(model=M.ModelConfig(depth=2, width=32, norm="batch"), epochs=2, batch_size=16, seeds=2,
@@ -271,7 +319,7 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
 def test_divergence_stops_with_a_clear_message_and_keeps_a_checkpoint(tmp_path):
     config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16, activation="relu"),
                            optim=T.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000)
-    with pytest.raises(T.TrainingDiverged, match=r"every setting diverged by step \d+ .* last good checkpoint \(step 0\)"):
+    with pytest.raises(T.TrainingDiverged, match=r"every run diverged by step \d+ .* last good checkpoint \(step 0\)"):
         T.fit(config, str(tmp_path / "boom"), dataset=tiny_dataset(), progress=False)
     assert os.path.isdir(tmp_path / "boom" / "checkpoints" / "0")
 
