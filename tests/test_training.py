@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import pickle
+import shutil
 import struct
 
 import chex
@@ -211,6 +212,26 @@ def test_a_sweep_equals_its_settings_trained_separately(tmp_path):
     ranked = [(e["val_accuracy"]["mean"], -e["val_loss"]["mean"]) for e in summary["settings"]]
     assert summary["chosen"]["index"] == max(range(8), key=ranked.__getitem__)
     assert summary["test_accuracy"] == summary["settings"][summary["chosen"]["index"]]["test_accuracy"]["mean"]
+
+
+def test_a_sweep_without_a_validation_split_chooses_on_the_training_loss(tmp_path, capsys):
+    # --val-fraction 0 with a sweep used to fail after all the training (KeyError: 'val_accuracy'),
+    # with no summary, and again on --resume.
+    config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16), optim=T.OptimConfig(lr=(1e-4, 3e-2)), epochs=2,
+                           batch_size=16, seeds=2, val_fraction=0.0)
+    out = str(tmp_path / "run")
+    summary = T.fit(config, out, dataset=tiny_dataset(), progress=False)
+    assert all("val_accuracy" not in e for e in summary["settings"])
+    losses = [e["train_loss"]["mean"] for e in summary["settings"]]
+    assert losses[0] != losses[1] and summary["chosen"]["index"] == int(np.argmin(losses))
+    assert summary["chosen"]["on"] == "training" and "no validation split" in summary["chosen"]["rule"]
+    assert "chosen on the training loss" in capsys.readouterr().err
+    # Such a crashed run kept its last checkpoint but wrote no summary: --resume finishes it without training.
+    os.remove(os.path.join(out, "summary.json"))
+    again = T.fit(config, out, resume=True, dataset=tiny_dataset(), progress=False)
+    assert again["chosen"] == summary["chosen"]
+    np.testing.assert_allclose(again["settings"][1]["test_loss"]["per_seed"],
+                               summary["settings"][1]["test_loss"]["per_seed"], rtol=1e-5)
 
 
 def test_a_diverging_setting_is_frozen_while_the_others_train(tmp_path):
@@ -533,6 +554,38 @@ def test_train_cli_compares_activations(tmp_path):
     with pytest.raises(SystemExit, match="learning rate must be finite and > 0"):
         train.main(["--out", str(tmp_path / "x"), "--lr", "1e-3,-1"])
     assert not os.path.exists(tmp_path / "x")
+
+
+def _unfinish(out):
+    """Makes ``out`` look interrupted after its first checkpoint: the summary and the last checkpoint go."""
+    steps = sorted(int(p) for p in os.listdir(os.path.join(out, "checkpoints")))
+    shutil.rmtree(os.path.join(out, "checkpoints", str(steps[-1])))
+    os.remove(os.path.join(out, "checksums", f"{steps[-1]}.json"))
+    os.remove(os.path.join(out, "summary.json"))
+
+
+def test_resume_without_flags_continues_the_run_as_it_was_started(tmp_path, capsys):
+    # --resume used to build the activation list from --activation's default: a tanh run resumed as
+    # "relu" (trained tanh, called relu), and a comparison resumed without --activation was "no run".
+    from experiments import train
+
+    common = ["--dataset", "synthetic", "--epochs", "2", "--seeds", "1", "--width", "8", "--depth", "1",
+              "--batch-size", "100"]
+    single, both = str(tmp_path / "tanh"), str(tmp_path / "cmp")
+    first = train.main(["--out", single, "--activation", "tanh", *common])["tanh"]
+    train.main(["--out", both, "--activation", "relu,tanh", *common])
+    capsys.readouterr()
+    for out in (single, os.path.join(both, "tanh")):
+        _unfinish(out)
+    again = train.main(["--out", single, "--resume"])
+    text = capsys.readouterr().out
+    assert list(again) == ["tanh"] and "activations: tanh" in text and "| tanh |" in text and "| relu |" not in text
+    assert again["tanh"]["config"] == first["config"]  # every setting read back (epochs 2, not the default 60)
+    assert again["tanh"]["test_accuracy"] == pytest.approx(first["test_accuracy"], abs=1e-6)
+    resumed = train.main(["--out", both, "--resume"])
+    assert list(resumed) == ["relu", "tanh"] and resumed["tanh"]["config"]["epochs"] == 2
+    with pytest.raises(SystemExit, match=r"differing: model.activation: 'relu' \(saved 'tanh'\)"):
+        train.main(["--out", single, "--resume", "--activation", "relu"])
 
 
 def test_train_cli_sweeps_in_one_run(tmp_path):
