@@ -65,7 +65,8 @@ HELP = {  # fields whose docstring says too little for a command line (ModelConf
     "model.activation": "registry name(s), comma-separated for a comparison, each optionally with hyperparameters, "
                         "'elu(alpha=0.5)', a [list] sweeps one: 'leaky_relu(negative_slope=[0.01,0.2])'; also prelu, "
                         "prelu_shared, silu_learnable, maxout",
-    "model.init": f"one of {', '.join(INITIALIZERS)}",
+    "model.init": f"one of {', '.join(INITIALIZERS)}; torch_default, PyTorch's default for Linear and Conv, draws "
+                  "weights and biases from U(+-1/sqrt(fan_in)) (the others leave biases at --bias-init)",
     "model.depth": "MLP hidden layers (0: a linear classifier)",
     "model.width": "MLP units per layer / CNN dense head width",
     "optim.optimizer": f"one of {', '.join(OPTIMIZERS)}",

@@ -97,6 +97,25 @@ def test_a_value_given_to_a_learnable_name_starts_the_learned_hyperparameter(spe
     assert all(float(jnp.abs(g[...]).sum()) > 0 for g in slope_grads)
 
 
+def test_torch_default_init_draws_weights_and_biases_from_pytorchs_uniform():
+    # PyTorch's nn.Linear / nn.Conv default: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    mlp = M.build_model(M.ModelConfig(init="torch_default", depth=1, width=128), (40,), 10, jax.random.key(0))
+    cnn = M.build_model(M.ModelConfig(kind="cnn", init="torch_default", channels=(16,), kernel_size=5, width=32),
+                        (40,), 10, jax.random.key(1))
+    for layer, fan_in in ((mlp.blocks[0].linear, 40), (mlp.head, 128), (cnn.blocks[0].linear, 1 * 5),
+                          (cnn.dense.linear, 16 * 20), (cnn.head, 32)):
+        bound = 1.0 / np.sqrt(fan_in)
+        for array in (np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])):
+            assert np.abs(array).max() <= bound and np.abs(array).max() > 0.75 * bound
+        kernel = np.asarray(layer.kernel[...])
+        assert np.var(kernel) == pytest.approx(bound**2 / 3, rel=0.15)  # uniform on (-b, b): b^2 / 3
+    # Other inits keep their constant biases (the head at 0); a constant with torch_default is refused.
+    he = M.build_model(M.ModelConfig(init="he_normal", depth=1, width=8, bias_init=0.1), (4,), 3, jax.random.key(0))
+    assert np.all(np.asarray(he.blocks[0].linear.bias[...]) == np.float32(0.1)) and not np.any(he.head.bias[...])
+    with pytest.raises(ValueError, match="torch_default' draws the biases too"):
+        M.ModelConfig(init="torch_default", bias_init=0.1)
+
+
 def test_rrelu_layer_is_random_in_training_and_mean_in_eval():
     layer = M.RReLU()
     x = -jnp.ones((2000,))
