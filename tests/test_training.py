@@ -189,6 +189,33 @@ def test_epoch_compiles_once_and_equals_the_steps_it_scans(scan):
     chex.assert_shape(evals["test_accuracy"], (2,))
 
 
+@pytest.mark.parametrize("data_order", ["fixed", "sequential"])
+def test_data_orders_and_a_partial_epoch_equal_the_steps_they_take(data_order):
+    # fixed: epoch 0's permutation every epoch; sequential: the training set's order. The last epoch
+    # stops after 3 of its 6 steps (--steps) in the same compiled program.
+    data, graphdef, state, tx, schedule = _setup(2)
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    run_keys = jax.random.split(jax.random.key(7), 2)
+    epoch = T.make_train_epoch(graphdef, tx, schedule, batch_size=16, data_order=data_order)
+    step = T.make_train_step(graphdef, tx, schedule)
+    if data_order == "fixed":
+        order = jax.vmap(lambda k: D.epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), 0), 96, 16))(run_keys)
+    else:
+        order = jnp.broadcast_to(jnp.arange(96).reshape(6, 16), (2, 6, 16))
+    by_step = jax.tree.map(jnp.copy, state)
+    with jax.default_matmul_precision("highest"):
+        for e, n in ((0, 6), (1, 6), (2, 3)):
+            state, metrics, _ = epoch(state, run_keys, e, x, y, {}, n)
+            for t in range(n):
+                keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), e * 6 + t))(run_keys)
+                by_step, m = step(by_step, x, y, order[:, t], keys)
+                np.testing.assert_allclose(metrics["loss"][t], m["loss"], rtol=1e-5)
+    assert epoch._cache_size() == 1
+    assert np.asarray(state.step).tolist() == [15, 15]
+    chex.assert_trees_all_close(state.params, by_step.params, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(state.opt_state, by_step.opt_state, rtol=1e-5, atol=1e-6)
+
+
 def test_vmapped_seeds_equal_separate_runs():
     config = M.ModelConfig(activation="rrelu", depth=2, width=16, dropout="standard", dropout_rate=0.2, norm="batch")
     data, graphdef, both, tx, schedule = _setup(2, config)
@@ -354,6 +381,27 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     assert len(summary["per_seed"]["test_accuracy"]["per_seed"]) == 2
     assert os.path.getsize(tmp_path / "full" / "curves.png") > 0
     assert sorted(int(p) for p in os.listdir(tmp_path / "full" / "checkpoints")) == [12, 18]  # epoch ends
+
+
+def test_steps_end_inside_an_epoch_and_mean_training_losses_weigh_every_step(tmp_path):
+    # 96 examples in batches of 16: 6 steps an epoch; 15 steps are two epochs and half a third.
+    base = T.TrainConfig(model=M.ModelConfig(depth=2, width=16), optim=T.OptimConfig(lr=1e-2, schedule="cosine"),
+                         epochs=1, steps=15, batch_size=16, seeds=2, checkpoint_every=100)
+    coarse = T.fit(dataclasses.replace(base, log_every=4), str(tmp_path / "coarse"), dataset=tiny_dataset(),
+                   progress=False)
+    fine = T.fit(dataclasses.replace(base, log_every=1), str(tmp_path / "fine"), dataset=tiny_dataset(), progress=False)
+    assert coarse["steps"] == 15 and sorted(map(int, os.listdir(tmp_path / "coarse" / "checkpoints"))) == [0, 15]
+    rows = T.read_log(str(tmp_path / "coarse" / "metrics.jsonl"), 10**9)
+    assert [r["step"] for r in rows if r["kind"] == "eval"] == [6, 12, 15]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == [4, 6, 8, 12, 15]  # at multiples of 4 and epoch ends
+    # Every step's loss (log_every 1) against the means the coarse log's uneven windows give.
+    per_step = np.array([r["loss"] for r in T.read_log(str(tmp_path / "fine" / "metrics.jsonl"), 10**9)
+                         if r["kind"] == "train"])
+    assert per_step.shape == (15, 2)
+    np.testing.assert_allclose(coarse["per_seed"]["mean_train_loss_all_steps"]["per_seed"], per_step.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(coarse["per_seed"]["mean_train_loss_last_epoch"]["per_seed"], per_step[12:].mean(0),
+                               rtol=1e-6)
+    assert coarse["mean_train_loss_all_steps"] == pytest.approx(per_step.mean(), rel=1e-6)
 
 
 def test_divergence_stops_with_a_clear_message_and_keeps_a_checkpoint(tmp_path):
