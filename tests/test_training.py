@@ -404,6 +404,26 @@ def test_steps_end_inside_an_epoch_and_mean_training_losses_weigh_every_step(tmp
     assert coarse["mean_train_loss_all_steps"] == pytest.approx(per_step.mean(), rel=1e-6)
 
 
+def test_a_checkpoint_written_before_diverged_at_existed_still_resumes(tmp_path):
+    # TrainState gained a last field (diverged_at); a checkpoint with one leaf fewer restores with it filled in.
+    import orbax.checkpoint as ocp
+    from jaxacts._src import loop
+
+    config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16), epochs=2, batch_size=16, seeds=2)
+    data = tiny_dataset()
+    T.fit(config, str(tmp_path / "full"), dataset=data, progress=False)
+    cut = str(tmp_path / "cut")
+    T.fit(config, cut, dataset=data, stop_after=6, progress=False)
+    manager = loop._checkpointer(cut)
+    leaves = list(manager.restore(6, args=ocp.args.StandardRestore()))
+    manager.delete(6)
+    loop._save(manager, 6, leaves[:-1], cut)  # as the previous version wrote it
+    manager.close()
+    T.fit(config, cut, dataset=data, resume=True, progress=False)
+    assert not os.path.exists(os.path.join(cut, "damaged_checkpoints"))  # resumed from step 6, not from 0
+    np.testing.assert_array_equal(T.param_vector(cut), T.param_vector(str(tmp_path / "full")))
+
+
 def test_divergence_stops_with_a_clear_message_and_keeps_a_checkpoint(tmp_path):
     config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16, activation="relu"),
                            optim=T.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000)
