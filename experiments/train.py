@@ -3,18 +3,24 @@
     python -m experiments.train --out runs/x                               # MNIST-1D MLP, ReLU, 3 seeds (~1 min)
     python -m experiments.train --out runs/cmp --activation relu,selu,tanh,gelu --model cnn
     python -m experiments.train --out runs/x --resume                      # continue after an interruption
+    python -m experiments.train --out runs/x --steps 301 --data-order sequential --init torch_default   # see README
     python -m experiments.train --out runs/sweep --lr 1e-3,3e-3,1e-2 --activation "leaky_relu(negative_slope=[0.01,0.2])"
 
 A sweep (several --lr or --weight-decay values, or an activation hyperparameter given as a [list])
 trains every setting x seed in one compiled program; the setting is chosen on a validation split
 carved from the training set (--val-fraction, default 0.1 for a sweep), never on the test set, and
-summary.json lists every setting with its validation and test results and the chosen one.
+summary.json lists every setting with its validation and test results and the chosen one. With
+--val-fraction 0 a sweep is chosen on the training loss (and says so). A run (setting x seed) that
+diverges is held and named on the console; the others train on, and the summary marks it.
 
 Each epoch is one compiled program (its steps in a lax.scan, then evaluation); the host hears from
 the device once per epoch, and checkpoints fall on epoch ends. One activation writes to --out: metrics.jsonl, summary.json (test_accuracy, test_loss, train_loss,
-steps, seconds, per-seed values, the full config), curves.png and checkpoints/. Several activations
-write one such folder each under --out, plus comparison.json, comparison.md (mean +- std test
-accuracy, steps to the target training loss) and comparison.png (all learning curves).
+steps, seconds, per-seed values, the mean training loss over all steps and over the last epoch, the full
+config), curves.png and checkpoints/. Several activations
+write one such folder each under --out, plus activations.json (the list, for --resume), comparison.json,
+comparison.md (mean +- std test accuracy, mean training losses, steps to the target training loss) and
+comparison.png (all learning curves). --resume alone continues a run with everything it was started
+with, its activations included.
 Several hosts: call ``jax.distributed.initialize()`` first (e.g. via JAX's cluster auto-detection);
 the batch is sharded over ``jax.devices()``, which then spans every host.
 
