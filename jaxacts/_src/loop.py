@@ -599,7 +599,7 @@ def _summary(config, settings, state, evaluate, train, held_out, last_evals, log
         "seeds_trained": best["seeds_trained"],
         "steps_to_target_loss": best["steps_to_target_loss"],
         "chosen": {"index": chosen, "setting": settings[chosen], "rule": rule,
-                   "on": "validation" if "val_accuracy" in best else "training"},
+                   "on": None if P == 1 else "validation" if "val_accuracy" in best else "training"},
         "settings": table,
         "divergence_rule": T.DIVERGENCE_RULE, "lost_log_rows": gaps,
         "steps": total_steps, "steps_per_epoch": steps_per_epoch, "seconds": seconds, "seeds": S, "runs": P * S,
