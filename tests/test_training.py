@@ -426,10 +426,15 @@ def test_a_checkpoint_written_before_diverged_at_existed_still_resumes(tmp_path)
 
 def test_divergence_stops_with_a_clear_message_and_keeps_a_checkpoint(tmp_path):
     config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16, activation="relu"),
-                           optim=T.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000)
-    with pytest.raises(T.TrainingDiverged, match=r"every run diverged by step \d+ .* last good checkpoint \(step 0\)"):
+                           optim=T.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000,
+                           log_every=1)
+    with pytest.raises(T.TrainingDiverged, match=r"every run diverged by step \d+ .* last good checkpoint \(step 0\)") as e:
         T.fit(config, str(tmp_path / "boom"), dataset=tiny_dataset(), progress=False)
     assert os.path.isdir(tmp_path / "boom" / "checkpoints" / "0")
+    # The step named is the one at which the run diverged: its first NaN row (one row a step).
+    rows = T.read_log(str(tmp_path / "boom" / "metrics.jsonl"), 10**9)
+    first_bad = min(r["step"] for r in rows if r["kind"] == "train" and np.isnan(r["loss"][0]))
+    assert f"every run diverged by step {first_bad} " in str(e.value)
 
 
 def test_existing_output_is_not_overwritten(tmp_path):
