@@ -155,6 +155,9 @@ class Checks:
             "data dir with built-in data": ["--data-dir", self.tmp],
             "warmup without warmup schedule": ["--warmup-steps", "10"],
             "validation fraction above 1": ["--val-fraction", "1.5"],
+            "steps beside epochs": ["--steps", "5"],
+            "unknown data order": ["--data-order", "random"],
+            "torch_default with a constant bias": ["--init", "torch_default", "--bias-init", "0.1"],
             "out is a file": ["--out", file_path],
             "out under a file": ["--out", os.path.join(file_path, "sub")],
         }
