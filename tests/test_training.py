@@ -189,14 +189,15 @@ def test_epoch_compiles_once_and_equals_the_steps_it_scans(scan):
     chex.assert_shape(evals["test_accuracy"], (2,))
 
 
-@pytest.mark.parametrize("data_order", ["fixed", "sequential"])
-def test_data_orders_and_a_partial_epoch_equal_the_steps_they_take(data_order):
+@pytest.mark.parametrize("data_order,scan", [("fixed", True), ("sequential", True), ("sequential", False)],
+                         ids=["fixed", "sequential", "sequential-dispatched"])
+def test_data_orders_and_a_partial_epoch_equal_the_steps_they_take(data_order, scan):
     # fixed: epoch 0's permutation every epoch; sequential: the training set's order. The last epoch
     # stops after 3 of its 6 steps (--steps) in the same compiled program.
     data, graphdef, state, tx, schedule = _setup(2)
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     run_keys = jax.random.split(jax.random.key(7), 2)
-    epoch = T.make_train_epoch(graphdef, tx, schedule, batch_size=16, data_order=data_order)
+    epoch = T.make_train_epoch(graphdef, tx, schedule, batch_size=16, data_order=data_order, scan=scan)
     step = T.make_train_step(graphdef, tx, schedule)
     if data_order == "fixed":
         order = jax.vmap(lambda k: D.epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), 0), 96, 16))(run_keys)
@@ -210,7 +211,7 @@ def test_data_orders_and_a_partial_epoch_equal_the_steps_they_take(data_order):
                 keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), e * 6 + t))(run_keys)
                 by_step, m = step(by_step, x, y, order[:, t], keys)
                 np.testing.assert_allclose(metrics["loss"][t], m["loss"], rtol=1e-5)
-    assert epoch._cache_size() == 1
+    assert all(f._cache_size() == 1 for f in ((epoch,) if scan else epoch.compiled))
     assert np.asarray(state.step).tolist() == [15, 15]
     chex.assert_trees_all_close(state.params, by_step.params, rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close(state.opt_state, by_step.opt_state, rtol=1e-5, atol=1e-6)
