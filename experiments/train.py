@@ -3,18 +3,24 @@
     python -m experiments.train --out runs/x                               # MNIST-1D MLP, ReLU, 3 seeds (~1 min)
     python -m experiments.train --out runs/cmp --activation relu,selu,tanh,gelu --model cnn
     python -m experiments.train --out runs/x --resume                      # continue after an interruption
+    python -m experiments.train --out runs/x --steps 301 --data-order sequential --init torch_default   # see README
     python -m experiments.train --out runs/sweep --lr 1e-3,3e-3,1e-2 --activation "leaky_relu(negative_slope=[0.01,0.2])"
 
 A sweep (several --lr or --weight-decay values, or an activation hyperparameter given as a [list])
 trains every setting x seed in one compiled program; the setting is chosen on a validation split
 carved from the training set (--val-fraction, default 0.1 for a sweep), never on the test set, and
-summary.json lists every setting with its validation and test results and the chosen one.
+summary.json lists every setting with its validation and test results and the chosen one. With
+--val-fraction 0 a sweep is chosen on the training loss (and says so). A run (setting x seed) that
+diverges is held and named on the console; the others train on, and the summary marks it.
 
 Each epoch is one compiled program (its steps in a lax.scan, then evaluation); the host hears from
 the device once per epoch, and checkpoints fall on epoch ends. One activation writes to --out: metrics.jsonl, summary.json (test_accuracy, test_loss, train_loss,
-steps, seconds, per-seed values, the full config), curves.png and checkpoints/. Several activations
-write one such folder each under --out, plus comparison.json, comparison.md (mean +- std test
-accuracy, steps to the target training loss) and comparison.png (all learning curves).
+steps, seconds, per-seed values, the mean training loss over all steps and over the last epoch, the full
+config), curves.png and checkpoints/. Several activations
+write one such folder each under --out, plus activations.json (the list, for --resume), comparison.json,
+comparison.md (mean +- std test accuracy, mean training losses, steps to the target training loss) and
+comparison.png (all learning curves). --resume alone continues a run with everything it was started
+with, its activations included.
 Several hosts: call ``jax.distributed.initialize()`` first (e.g. via JAX's cluster auto-detection);
 the batch is sharded over ``jax.devices()``, which then spans every host.
 
@@ -36,6 +42,7 @@ if __name__ == "__main__":
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".lstrip()
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
@@ -64,7 +71,8 @@ HELP = {  # fields whose docstring says too little for a command line (ModelConf
     "model.activation": "registry name(s), comma-separated for a comparison, each optionally with hyperparameters, "
                         "'elu(alpha=0.5)', a [list] sweeps one: 'leaky_relu(negative_slope=[0.01,0.2])'; also prelu, "
                         "prelu_shared, silu_learnable, maxout",
-    "model.init": f"one of {', '.join(INITIALIZERS)}",
+    "model.init": f"one of {', '.join(INITIALIZERS)}; torch_default, PyTorch's default for Linear and Conv, draws "
+                  "weights and biases from U(+-1/sqrt(fan_in)) (the others leave biases at --bias-init)",
     "model.depth": "MLP hidden layers (0: a linear classifier)",
     "model.width": "MLP units per layer / CNN dense head width",
     "optim.optimizer": f"one of {', '.join(OPTIMIZERS)}",
@@ -74,7 +82,10 @@ HELP = {  # fields whose docstring says too little for a command line (ModelConf
     "optim.weight_decay": "weight decay(s), several for a sweep",
     "optim.clip_norm": "clip the global gradient norm (0: off)",
     "epochs": "passes over the training set",
+    "steps": "total optimizer steps instead of --epochs (the last epoch may be partial; 0: --epochs decides)",
     "batch_size": "examples per step",
+    "data_order": "shuffle (anew each epoch), fixed (one shuffled order, every epoch) or sequential (the "
+                  "training set's own order)",
     "seeds": "models trained together with jax.vmap",
     "seed": "base PRNG seed (initialization, data order, dropout)",
     "log_every": "steps per metrics.jsonl line",
@@ -114,12 +125,50 @@ def _resumed_config(config: TrainConfig, out: str, given: set[str]) -> TrainConf
     return config_from_dict(saved)
 
 
+def _saved_activations(out: str) -> list[str] | None:
+    """The activation(s) of the run in ``out``: its config.json's for one run, the list a comparison
+    wrote at its start (activations.json), or, for a comparison from before that file, the activation
+    of each subfolder's config.json; None when ``out`` holds no run."""
+    config = saved_config(out) if os.path.isdir(out) else None
+    if config is not None:
+        return [config["model"]["activation"]]
+    manifest = os.path.join(out, "activations.json")
+    if os.path.exists(manifest):
+        try:
+            with open(manifest) as fh:
+                return list(json.load(fh)["activations"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{manifest} is damaged ({e}); give --activation to resume") from None
+    if not os.path.isdir(out):
+        return None
+    found = [saved_config(os.path.join(out, d)) for d in sorted(os.listdir(out))
+             if os.path.isfile(os.path.join(out, d, "config.json"))]
+    return [c["model"]["activation"] for c in found] or None
+
+
+def _mean_loss(s: dict, key: str) -> str:
+    value = s.get(key)  # absent from summaries written before it was reported
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _seeds(s: dict) -> str:
+    """'4', or '3 of 4 (seed 2 diverged at step 37)' when seeds of the chosen setting diverged."""
+    per_seed = s["per_seed"]
+    bad = [(i, at) for i, (d, at) in enumerate(zip(per_seed.get("diverged", []), per_seed.get("diverged_at_step", [])))
+           if d]
+    if not bad:
+        return str(s["seeds"])
+    return (f"{s['seeds'] - len(bad)} of {s['seeds']} ("
+            + ", ".join(f"seed {i} diverged at step {at}" for i, at in bad) + ")")
+
+
 def comparison_table(summaries: dict[str, dict | str]) -> str:
-    rows = ["| activation | test accuracy (mean +- std) | test loss | train loss | steps to train loss <= target | seeds "
-            "| chosen setting (of) |", "|---|---|---|---|---|---|---|"]
+    rows = ["| activation | test accuracy (mean +- std) | test loss | train loss | mean train loss, all steps | "
+            "mean train loss, last epoch | steps to train loss <= target | seeds | chosen setting (of) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, s in summaries.items():
         if isinstance(s, str):
-            rows.append(f"| {name} | {s} | - | - | - | - | - |")
+            rows.append(f"| {name} | {s} | - | - | - | - | - | - | - |")
             continue
         chosen = s["chosen"]["setting"]
         picked = (f"lr {chosen['lr']:g}, wd {chosen['weight_decay']:g}, {chosen['activation']} ({len(s['settings'])})"
@@ -130,7 +179,8 @@ def comparison_table(summaries: dict[str, dict | str]) -> str:
         steps = (f"{reach['mean']:.0f}" if reach["mean"] is not None else
                  f"not reached ({n_reached}/{len(reach['per_seed'])} seeds)")
         rows.append(f"| {name} | {acc['mean']:.4f} +- {acc['std']:.4f} | {s['test_loss']:.4f} | {s['train_loss']:.4f} | "
-                    f"{steps} (target {reach['target']}) | {s['seeds']} | {picked} |")
+                    f"{_mean_loss(s, 'mean_train_loss_all_steps')} | {_mean_loss(s, 'mean_train_loss_last_epoch')} | "
+                    f"{steps} (target {reach['target']}) | {_seeds(s)} | {picked} |")
     return "\n".join(rows)
 
 
@@ -149,27 +199,44 @@ def _main(argv: Sequence[str] | None) -> dict:
     args = cli.parse(TrainConfig, argv, __doc__, **COMMAND_LINE)
     given = cli.given_flags(TrainConfig, argv, **COMMAND_LINE)  # field paths: "optim.lr"
     try:
+        if os.path.exists(args.out) and not os.path.isdir(args.out):
+            raise ValueError(f"--out {args.out} is a file, not a folder")
+        if {"epochs", "steps"} <= given:
+            raise ValueError("give --epochs or --steps, not both (--steps counts optimizer steps and decides alone)")
         listed = getattr(args, "model.activation")
-        activations = split_top_level(listed)
+        saved = _saved_activations(args.out) if args.resume else None
+        if args.resume and saved is None:
+            raise ValueError(f"--resume: {args.out} holds no run; start one without --resume")
+        # --resume continues the run as it was started: its activations too, unless --activation names them.
+        activations = split_top_level(listed) if saved is None or "model.activation" in given else saved
         if not activations:
             raise ValueError(f"--activation {listed!r} names no activation")
         # One config per activation of a comparison; building each validates every name before training.
         configs = {a: cli.config_from_args(TrainConfig, args, **{"model.activation": a}) for a in activations}
         if len(set(activations)) != len(activations):
             raise ValueError("an activation is listed twice")
-        single = len(activations) == 1
+        # A resumed run keeps its layout: one run in --out, or a comparison with a folder per activation.
+        single = len(activations) == 1 and (saved is None or saved_config(args.out) is not None)
         outs = {a: args.out if single else os.path.join(args.out, _folder(a)) for a in activations}
-        if os.path.exists(args.out) and not os.path.isdir(args.out):
-            raise ValueError(f"--out {args.out} is a file, not a folder")
         if args.resume:
             resumed = {a: _resumed_config(c, outs[a], given) for a, c in configs.items()}
             if all(c is None for c in resumed.values()):
-                raise ValueError(f"--resume: {args.out} holds no run; start one without --resume")
-            configs = {a: resumed[a] or c for a, c in configs.items()}
+                raise ValueError(f"--resume: {args.out} holds no run of {', '.join(activations)}; start one without "
+                                 "--resume")
+            # An activation a killed comparison had not started yet takes the started ones' settings.
+            like = next(c for c in resumed.values() if c is not None)
+            configs = {a: resumed[a] or dataclasses.replace(like, model=dataclasses.replace(like.model, activation=a))
+                       for a in configs}
         elif os.path.exists(args.out) and os.listdir(args.out):
             raise ValueError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
     except (ValueError, TypeError, DataError) as e:
         raise SystemExit(f"error: {e}")
+    manifest = os.path.join(args.out, "activations.json")
+    created = not os.path.exists(args.out)
+    if not single and not args.resume:  # what a --resume without --activation reads back
+        os.makedirs(args.out, exist_ok=True)
+        with open(manifest, "w") as fh:
+            json.dump({"activations": activations}, fh)
     first = next(iter(configs.values()))
     print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}; dataset {first.dataset}, model "
           f"{first.model.kind}, {first.seeds} seed(s), activations: {', '.join(activations)}", flush=True)
@@ -191,6 +258,12 @@ def _main(argv: Sequence[str] | None) -> dict:
                 raise SystemExit(1)
             summaries[name] = "diverged"
         except (DataError, FileExistsError, FileNotFoundError, NotADirectoryError, ValueError) as e:
+            if not args.resume and not any(os.path.exists(os.path.join(o, "config.json")) for o in outs.values()):
+                # Refused before any run started (bad data, say): --out goes back to how it was.
+                if os.path.exists(manifest) and not single:
+                    os.remove(manifest)
+                if created and os.path.isdir(args.out) and not os.listdir(args.out):
+                    os.rmdir(args.out)
             raise SystemExit(f"error: {e}")
     table = comparison_table(summaries)
     print(table)

@@ -3,6 +3,7 @@ bad flags, damaged files, SIGKILL and Ctrl-C mid-run, corrupt checkpoints, absur
 
     .venv/bin/python scripts/check_robustness.py            # ~5-10 min on 2 CPU cores
     .venv/bin/python scripts/check_robustness.py --only resume,kill
+    .venv/bin/python scripts/check_robustness.py --only runs     # issue 21: sweeps, diverging seeds, resume (~3 min)
 
 Every check runs the real command line in a subprocess and sorts the outcome:
   ok        a run that should succeed did, and its result verified (e.g. resumed == uninterrupted)
@@ -154,6 +155,9 @@ class Checks:
             "data dir with built-in data": ["--data-dir", self.tmp],
             "warmup without warmup schedule": ["--warmup-steps", "10"],
             "validation fraction above 1": ["--val-fraction", "1.5"],
+            "steps beside epochs": ["--steps", "5"],
+            "unknown data order": ["--data-order", "random"],
+            "torch_default with a constant bias": ["--init", "torch_default", "--bias-init", "0.1"],
             "out is a file": ["--out", file_path],
             "out under a file": ["--out", os.path.join(file_path, "sub")],
         }
@@ -339,6 +343,102 @@ class Checks:
         r = run(TRAIN + ["--out", self.path("not a zip run"), "--dataset", "cifar10", "--data-dir", folder])
         self.record("data", "npz that is not a zip", *classify_refusal(r))
 
+    def runs(self):
+        """Issue 21: a sweep without a validation split, one diverging seed among healthy ones, a value
+        given to a learnable name, and --resume with no other flags (one run and a comparison)."""
+        def failed(name, r):
+            if "Traceback" in r.output:
+                self.record("runs", name, "traceback", r.output.strip().splitlines()[-1][:160])
+                return True
+            if r.code != 0:
+                self.record("runs", name, "wrong", "exit " + str(r.code) + ": " + r.output.strip().splitlines()[-1][:140])
+                return True
+            return False
+
+        def summary(out):
+            path = os.path.join(out, "summary.json")
+            if not os.path.exists(path):
+                return None
+            with open(path) as fh:
+                return json.load(fh)
+
+        def unfinish(out):  # as if killed after the previous checkpoint: the last one and the summary go
+            steps = sorted(int(p) for p in os.listdir(os.path.join(out, "checkpoints")))
+            shutil.rmtree(os.path.join(out, "checkpoints", str(steps[-1])))
+            os.remove(os.path.join(out, "checksums", f"{steps[-1]}.json"))
+            os.remove(os.path.join(out, "summary.json"))
+
+        name = "sweep with --val-fraction 0, then its summary lost and --resume"
+        out = self.path(name)
+        r = run(TRAIN + ["--out", out] + TINY + ["--lr", "1e-3,1e-2", "--val-fraction", "0"])
+        if not failed(name, r):
+            first = summary(out)
+            if first is None or first["chosen"].get("on") != "training" or "training loss" not in r.output:
+                self.record("runs", name, "wrong", "no summary, or the choice on the training loss not stated")
+            else:
+                os.remove(os.path.join(out, "summary.json"))
+                r = run(TRAIN + ["--out", out, "--resume"])
+                again = summary(out)
+                if not failed(name, r):
+                    same = again is not None and again["chosen"] == first["chosen"]
+                    self.record("runs", name, "ok" if same else "wrong",
+                                f"chosen on the training loss: setting {first['chosen']['index']}; resume finished it"
+                                if same else "the resumed run chose differently or wrote no summary")
+
+        name = "one diverging seed (digits, SGD lr 3, 4 seeds)"
+        out = self.path(name)
+        r = run(TRAIN + ["--out", out, "--dataset", "digits", "--depth", "2", "--width", "64", "--optimizer", "sgd",
+                         "--lr", "3", "--schedule", "constant", "--seeds", "4", "--val-fraction", "0.1", "--epochs",
+                         "3", "--batch-size", "100"])
+        s = summary(out)
+        if "Traceback" in r.output:
+            self.record("runs", name, "traceback", r.output.strip().splitlines()[-1][:160])
+        elif s is None:
+            status, detail = classify_refusal(r)  # every seed diverged here: that must be a clear refusal
+            self.record("runs", name, "ok" if status == "clear" and "every run diverged" in r.output else "wrong",
+                        "every seed diverged here: " + detail if status == "clear" else "no summary: " + detail)
+        else:
+            diverged = s["settings"][0]["diverged"]
+            lines = [line for line in r.output.splitlines() if line.startswith("diverged: seed")]
+            marked = [v is None for v in s["settings"][0]["test_accuracy"]["per_seed"]] == diverged
+            if len(lines) == sum(diverged) and marked and s["seeds_trained"] == 4 - sum(diverged):
+                self.record("runs", name, "ok", f"{sum(diverged)} of 4 diverged, named on the console; the "
+                            f"setting's results over the {s['seeds_trained']} that trained")
+            else:
+                self.record("runs", name, "wrong", f"diverged {diverged}, {len(lines)} console line(s)")
+
+        name = "prelu(slope=0.3) learns its slope"
+        out = self.path(name)
+        r = run(TRAIN + ["--out", out] + TINY + ["--activation", "prelu(slope=0.3),leaky_relu(negative_slope=0.3)"])
+        if not failed(name, r):
+            learned = params(os.path.join(out, "prelu_slope=0.3")).size
+            fixed = params(os.path.join(out, "leaky_relu_negative_slope=0.3")).size
+            self.record("runs", name, "ok" if learned > fixed else "wrong",
+                        f"{learned - fixed} more numbers in its checkpoint than the fixed slope's (slopes, moments)"
+                        if learned > fixed else "no learned slope in the checkpoint")
+
+        for name, activation, folder in (("tanh run resumed with --resume alone", "tanh", ""),
+                                         ("comparison resumed with --resume alone", "relu,tanh", "tanh")):
+            out = self.path(name)
+            r = run(TRAIN + ["--out", out] + TINY + ["--activation", activation])
+            if failed(name, r):
+                continue
+            target = os.path.join(out, folder)
+            before = params(target)
+            unfinish(target)
+            r = run(TRAIN + ["--out", out, "--resume"])
+            if failed(name, r):
+                continue
+            named = (all(f"| {a} |" in r.output for a in activation.split(","))
+                     and ("| relu |" in r.output) == ("relu" in activation))
+            if not named:
+                self.record("runs", name, "wrong", "the result table names other activations")
+            elif not np.array_equal(params(target), before):
+                self.record("runs", name, "wrong", "the resumed run differs from the uninterrupted one")
+            else:
+                self.record("runs", name, "ok", f"resumed {activation} with its saved settings, equal to the "
+                            "uninterrupted run")
+
     def study(self):
         file_path = self.path("study_file")
         with open(file_path, "w") as fh:
@@ -380,7 +480,7 @@ class Checks:
             self.record("study", "results.json is strict JSON", "wrong", str(e))
 
 
-GROUPS = ("flags", "resume", "kill", "diverge", "data", "study")
+GROUPS = ("flags", "resume", "kill", "diverge", "runs", "data", "study")
 
 
 def main(argv=None) -> int:

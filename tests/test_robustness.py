@@ -225,6 +225,10 @@ def test_non_finite_initial_parameters_are_refused_before_any_checkpoint(tmp_pat
     (["--weight-decay", "nan"], "weight_decay must be finite"),
     (["--data-dir", "/tmp"], "built in and reads no files"),
     (["--warmup-steps", "10"], "warmup_steps needs the warmup_cosine schedule"),
+    (["--epochs", "3", "--steps", "10"], "give --epochs or --steps, not both"),
+    (["--steps", "-1"], "steps must be >= 0"),
+    (["--data-order", "random"], "data_order 'random' is not one of"),
+    (["--init", "torch_default", "--bias-init", "0.1"], "'torch_default' draws the biases too"),
 ])
 def test_bad_flags_are_one_line_errors(tmp_path, flags, message, capsys):
     with pytest.raises(SystemExit) as e:

@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import pickle
+import shutil
 import struct
 
 import chex
@@ -77,6 +78,42 @@ def test_prelu_layer_starts_at_quarter_and_learns_its_slope():
     chex.assert_trees_all_close(layer.slope[...], jnp.full((4,), 0.25))
     grads = nnx.grad(lambda m: m(-jnp.ones((3, 4))).sum())(layer)
     chex.assert_trees_all_close(grads.slope[...], jnp.full((4,), -3.0))
+
+
+@pytest.mark.parametrize("spec,name,initial,shape", [
+    ("prelu(slope=0.3)", "slope", 0.3, (16,)),
+    ("prelu_shared(slope=0.1)", "slope", 0.1, (1,)),
+    ("silu_learnable(beta=2)", "beta", 2.0, (16,)),
+])
+def test_a_value_given_to_a_learnable_name_starts_the_learned_hyperparameter(spec, name, initial, shape):
+    # prelu means "learned": prelu(slope=0.3) once built a fixed leaky ReLU whose slope never trained.
+    model = M.build_model(M.ModelConfig(activation=spec, depth=2, width=16), (6,), 3, jax.random.key(0))
+    learned = [p for path, p in nnx.to_flat_state(nnx.state(model, nnx.Param)) if path[-1] == name]
+    assert len(learned) == 2  # one per hidden layer
+    chex.assert_trees_all_close(learned[0][...], jnp.full(shape, initial, jnp.float32))
+    x = jax.random.normal(jax.random.key(1), (32, 6))
+    grads = nnx.grad(lambda m: m(x).sum())(model)
+    slope_grads = [g for path, g in nnx.to_flat_state(grads) if path[-1] == name]
+    assert all(float(jnp.abs(g[...]).sum()) > 0 for g in slope_grads)
+
+
+def test_torch_default_init_draws_weights_and_biases_from_pytorchs_uniform():
+    # PyTorch's nn.Linear / nn.Conv default: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    mlp = M.build_model(M.ModelConfig(init="torch_default", depth=1, width=128), (40,), 10, jax.random.key(0))
+    cnn = M.build_model(M.ModelConfig(kind="cnn", init="torch_default", channels=(16,), kernel_size=5, width=32),
+                        (40,), 10, jax.random.key(1))
+    for layer, fan_in in ((mlp.blocks[0].linear, 40), (mlp.head, 128), (cnn.blocks[0].linear, 1 * 5),
+                          (cnn.dense.linear, 16 * 20), (cnn.head, 32)):
+        bound = 1.0 / np.sqrt(fan_in)
+        for array in (np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])):
+            assert np.abs(array).max() <= bound and np.abs(array).max() > 0.75 * bound
+        kernel = np.asarray(layer.kernel[...])
+        assert np.var(kernel) == pytest.approx(bound**2 / 3, rel=0.15)  # uniform on (-b, b): b^2 / 3
+    # Other inits keep their constant biases (the head at 0); a constant with torch_default is refused.
+    he = M.build_model(M.ModelConfig(init="he_normal", depth=1, width=8, bias_init=0.1), (4,), 3, jax.random.key(0))
+    assert np.all(np.asarray(he.blocks[0].linear.bias[...]) == np.float32(0.1)) and not np.any(he.head.bias[...])
+    with pytest.raises(ValueError, match="torch_default' draws the biases too"):
+        M.ModelConfig(init="torch_default", bias_init=0.1)
 
 
 def test_rrelu_layer_is_random_in_training_and_mean_in_eval():
@@ -152,6 +189,34 @@ def test_epoch_compiles_once_and_equals_the_steps_it_scans(scan):
     chex.assert_shape(evals["test_accuracy"], (2,))
 
 
+@pytest.mark.parametrize("data_order,scan", [("fixed", True), ("sequential", True), ("sequential", False)],
+                         ids=["fixed", "sequential", "sequential-dispatched"])
+def test_data_orders_and_a_partial_epoch_equal_the_steps_they_take(data_order, scan):
+    # fixed: epoch 0's permutation every epoch; sequential: the training set's order. The last epoch
+    # stops after 3 of its 6 steps (--steps) in the same compiled program.
+    data, graphdef, state, tx, schedule = _setup(2)
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    run_keys = jax.random.split(jax.random.key(7), 2)
+    epoch = T.make_train_epoch(graphdef, tx, schedule, batch_size=16, data_order=data_order, scan=scan)
+    step = T.make_train_step(graphdef, tx, schedule)
+    if data_order == "fixed":
+        order = jax.vmap(lambda k: D.epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), 0), 96, 16))(run_keys)
+    else:
+        order = jnp.broadcast_to(jnp.arange(96).reshape(6, 16), (2, 6, 16))
+    by_step = jax.tree.map(jnp.copy, state)
+    with jax.default_matmul_precision("highest"):
+        for e, n in ((0, 6), (1, 6), (2, 3)):
+            state, metrics, _ = epoch(state, run_keys, e, x, y, {}, n)
+            for t in range(n):
+                keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), e * 6 + t))(run_keys)
+                by_step, m = step(by_step, x, y, order[:, t], keys)
+                np.testing.assert_allclose(metrics["loss"][t], m["loss"], rtol=1e-5)
+    assert all(f._cache_size() == 1 for f in ((epoch,) if scan else epoch.compiled))
+    assert np.asarray(state.step).tolist() == [15, 15]
+    chex.assert_trees_all_close(state.params, by_step.params, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(state.opt_state, by_step.opt_state, rtol=1e-5, atol=1e-6)
+
+
 def test_vmapped_seeds_equal_separate_runs():
     config = M.ModelConfig(activation="rrelu", depth=2, width=16, dropout="standard", dropout_rate=0.2, norm="batch")
     data, graphdef, both, tx, schedule = _setup(2, config)
@@ -196,6 +261,26 @@ def test_a_sweep_equals_its_settings_trained_separately(tmp_path):
     assert summary["test_accuracy"] == summary["settings"][summary["chosen"]["index"]]["test_accuracy"]["mean"]
 
 
+def test_a_sweep_without_a_validation_split_chooses_on_the_training_loss(tmp_path, capsys):
+    # --val-fraction 0 with a sweep used to fail after all the training (KeyError: 'val_accuracy'),
+    # with no summary, and again on --resume.
+    config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16), optim=T.OptimConfig(lr=(1e-4, 3e-2)), epochs=2,
+                           batch_size=16, seeds=2, val_fraction=0.0)
+    out = str(tmp_path / "run")
+    summary = T.fit(config, out, dataset=tiny_dataset(), progress=False)
+    assert all("val_accuracy" not in e for e in summary["settings"])
+    losses = [e["train_loss"]["mean"] for e in summary["settings"]]
+    assert losses[0] != losses[1] and summary["chosen"]["index"] == int(np.argmin(losses))
+    assert summary["chosen"]["on"] == "training" and "no validation split" in summary["chosen"]["rule"]
+    assert "chosen on the training loss" in capsys.readouterr().err
+    # Such a crashed run kept its last checkpoint but wrote no summary: --resume finishes it without training.
+    os.remove(os.path.join(out, "summary.json"))
+    again = T.fit(config, out, resume=True, dataset=tiny_dataset(), progress=False)
+    assert again["chosen"] == summary["chosen"]
+    np.testing.assert_allclose(again["settings"][1]["test_loss"]["per_seed"],
+                               summary["settings"][1]["test_loss"]["per_seed"], rtol=1e-5)
+
+
 def test_a_diverging_setting_is_frozen_while_the_others_train(tmp_path):
     config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16), optim=T.OptimConfig("sgd", lr=(1e-2, 1e9)),
                            epochs=2, batch_size=16, seeds=2)
@@ -204,6 +289,54 @@ def test_a_diverging_setting_is_frozen_while_the_others_train(tmp_path):
     assert summary["chosen"]["index"] == 0 and np.isfinite(summary["test_loss"])
     vector = T.param_vector(str(tmp_path / "run"))
     assert np.all(np.isfinite(vector))  # diverged runs keep their last finite parameters
+
+
+def _run_arrays(out, run):
+    """One run's slice of every per-run array with more than the run axis (weights, biases, their
+    optimizer moments) in the latest checkpoint of ``out``."""
+    import orbax.checkpoint as ocp
+
+    manager = ocp.CheckpointManager(os.path.abspath(os.path.join(out, "checkpoints")))
+    try:
+        leaves = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore())
+    finally:
+        manager.close()
+    return [np.asarray(x)[run] for x in leaves if np.ndim(x) >= 2]
+
+
+def test_a_diverging_seed_is_held_and_reported_while_its_setting_trains_on(tmp_path, capsys):
+    # The issue's reproducer (digits, ReLU MLP 2 x 64, SGD at lr 3, 4 seeds, a validation split): some
+    # seeds' losses turn NaN, not all. One bad seed used to discard its setting and stop the run.
+    config = T.TrainConfig(dataset="digits", model=M.ModelConfig(activation="relu", depth=2, width=64),
+                           optim=T.OptimConfig("sgd", lr=3.0), epochs=3, batch_size=100, seeds=4, val_fraction=0.1,
+                           log_every=1)
+    summary = T.fit(config, str(tmp_path / "run"), dataset=D.load_dataset("digits"), progress=False)
+    entry = summary["settings"][0]
+    diverged = np.asarray(entry["diverged"])
+    assert 0 < diverged.sum() < 4, entry["diverged"]
+    err = capsys.readouterr().err
+    rows = [r for r in T.read_log(str(tmp_path / "run" / "metrics.jsonl"), 10**9) if r["kind"] == "train"]
+    for s in np.flatnonzero(diverged):
+        at = entry["diverged_at_step"][s]
+        assert f"diverged: seed {s} at step {at}; held at its last good state" in err
+        # log_every 1: each row is one step's loss; the step reported is the first bad one of this seed
+        assert all(np.isfinite(r["loss"][s]) for r in rows if r["step"] < at)
+        assert all(np.isnan(r["loss"][s]) for r in rows if r["step"] >= at)
+    for s in np.flatnonzero(~diverged):
+        assert entry["diverged_at_step"][s] is None and all(np.isfinite(r["loss"][s]) for r in rows)
+    # Results per seed, the diverged ones marked (None); the setting's mean is over the seeds that trained.
+    accuracy = entry["test_accuracy"]
+    assert [v is None for v in accuracy["per_seed"]] == diverged.tolist()
+    assert accuracy["mean"] == pytest.approx(np.mean([v for v in accuracy["per_seed"] if v is not None]))
+    assert summary["seeds_trained"] == entry["seeds_trained"] == 4 - diverged.sum()
+    assert summary["per_seed"]["diverged"] == entry["diverged"]
+    # Held at its last good state: equal to the same run stopped just before the step it diverged at.
+    s = int(np.flatnonzero(diverged)[0])
+    at = entry["diverged_at_step"][s]
+    T.fit(dataclasses.replace(config, steps=at - 1), str(tmp_path / "before"), dataset=D.load_dataset("digits"),
+          progress=False)
+    for held, before in zip(_run_arrays(str(tmp_path / "run"), s), _run_arrays(str(tmp_path / "before"), s)):
+        np.testing.assert_array_equal(held, before)
 
 
 @pytest.mark.requires_devices(4)
@@ -251,12 +384,58 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     assert sorted(int(p) for p in os.listdir(tmp_path / "full" / "checkpoints")) == [12, 18]  # epoch ends
 
 
+def test_steps_end_inside_an_epoch_and_mean_training_losses_weigh_every_step(tmp_path):
+    # 96 examples in batches of 16: 6 steps an epoch; 15 steps are two epochs and half a third.
+    base = T.TrainConfig(model=M.ModelConfig(depth=2, width=16), optim=T.OptimConfig(lr=1e-2, schedule="cosine"),
+                         epochs=1, steps=15, batch_size=16, seeds=2, checkpoint_every=100)
+    coarse = T.fit(dataclasses.replace(base, log_every=4), str(tmp_path / "coarse"), dataset=tiny_dataset(),
+                   progress=False)
+    fine = T.fit(dataclasses.replace(base, log_every=1), str(tmp_path / "fine"), dataset=tiny_dataset(), progress=False)
+    assert coarse["steps"] == 15 and sorted(map(int, os.listdir(tmp_path / "coarse" / "checkpoints"))) == [0, 15]
+    rows = T.read_log(str(tmp_path / "coarse" / "metrics.jsonl"), 10**9)
+    assert [r["step"] for r in rows if r["kind"] == "eval"] == [6, 12, 15]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == [4, 6, 8, 12, 15]  # at multiples of 4 and epoch ends
+    # Every step's loss (log_every 1) against the means the coarse log's uneven windows give.
+    per_step = np.array([r["loss"] for r in T.read_log(str(tmp_path / "fine" / "metrics.jsonl"), 10**9)
+                         if r["kind"] == "train"])
+    assert per_step.shape == (15, 2)
+    np.testing.assert_allclose(coarse["per_seed"]["mean_train_loss_all_steps"]["per_seed"], per_step.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(coarse["per_seed"]["mean_train_loss_last_epoch"]["per_seed"], per_step[12:].mean(0),
+                               rtol=1e-6)
+    assert coarse["mean_train_loss_all_steps"] == pytest.approx(per_step.mean(), rel=1e-6)
+
+
+def test_a_checkpoint_written_before_diverged_at_existed_still_resumes(tmp_path):
+    # TrainState gained a last field (diverged_at); a checkpoint with one leaf fewer restores with it filled in.
+    import orbax.checkpoint as ocp
+    from jaxacts._src import loop
+
+    config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16), epochs=2, batch_size=16, seeds=2)
+    data = tiny_dataset()
+    T.fit(config, str(tmp_path / "full"), dataset=data, progress=False)
+    cut = str(tmp_path / "cut")
+    T.fit(config, cut, dataset=data, stop_after=6, progress=False)
+    manager = loop._checkpointer(cut)
+    leaves = list(manager.restore(6, args=ocp.args.StandardRestore()))
+    manager.delete(6)
+    loop._save(manager, 6, leaves[:-1], cut)  # as the previous version wrote it
+    manager.close()
+    T.fit(config, cut, dataset=data, resume=True, progress=False)
+    assert not os.path.exists(os.path.join(cut, "damaged_checkpoints"))  # resumed from step 6, not from 0
+    np.testing.assert_array_equal(T.param_vector(cut), T.param_vector(str(tmp_path / "full")))
+
+
 def test_divergence_stops_with_a_clear_message_and_keeps_a_checkpoint(tmp_path):
     config = T.TrainConfig(model=M.ModelConfig(depth=2, width=16, activation="relu"),
-                           optim=T.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000)
-    with pytest.raises(T.TrainingDiverged, match=r"every setting diverged by step \d+ .* last good checkpoint \(step 0\)"):
+                           optim=T.OptimConfig("sgd", lr=1e9), epochs=5, batch_size=16, checkpoint_every=1000,
+                           log_every=1)
+    with pytest.raises(T.TrainingDiverged, match=r"every run diverged by step \d+ .* last good checkpoint \(step 0\)") as e:
         T.fit(config, str(tmp_path / "boom"), dataset=tiny_dataset(), progress=False)
     assert os.path.isdir(tmp_path / "boom" / "checkpoints" / "0")
+    # The step named is the one at which the run diverged: its first NaN row (one row a step).
+    rows = T.read_log(str(tmp_path / "boom" / "metrics.jsonl"), 10**9)
+    first_bad = min(r["step"] for r in rows if r["kind"] == "train" and np.isnan(r["loss"][0]))
+    assert f"every run diverged by step {first_bad} " in str(e.value)
 
 
 def test_existing_output_is_not_overwritten(tmp_path):
@@ -468,6 +647,38 @@ def test_train_cli_compares_activations(tmp_path):
     with pytest.raises(SystemExit, match="learning rate must be finite and > 0"):
         train.main(["--out", str(tmp_path / "x"), "--lr", "1e-3,-1"])
     assert not os.path.exists(tmp_path / "x")
+
+
+def _unfinish(out):
+    """Makes ``out`` look interrupted after its first checkpoint: the summary and the last checkpoint go."""
+    steps = sorted(int(p) for p in os.listdir(os.path.join(out, "checkpoints")))
+    shutil.rmtree(os.path.join(out, "checkpoints", str(steps[-1])))
+    os.remove(os.path.join(out, "checksums", f"{steps[-1]}.json"))
+    os.remove(os.path.join(out, "summary.json"))
+
+
+def test_resume_without_flags_continues_the_run_as_it_was_started(tmp_path, capsys):
+    # --resume used to build the activation list from --activation's default: a tanh run resumed as
+    # "relu" (trained tanh, called relu), and a comparison resumed without --activation was "no run".
+    from experiments import train
+
+    common = ["--dataset", "synthetic", "--epochs", "2", "--seeds", "1", "--width", "8", "--depth", "1",
+              "--batch-size", "100"]
+    single, both = str(tmp_path / "tanh"), str(tmp_path / "cmp")
+    first = train.main(["--out", single, "--activation", "tanh", *common])["tanh"]
+    train.main(["--out", both, "--activation", "relu,tanh", *common])
+    capsys.readouterr()
+    for out in (single, os.path.join(both, "tanh")):
+        _unfinish(out)
+    again = train.main(["--out", single, "--resume"])
+    text = capsys.readouterr().out
+    assert list(again) == ["tanh"] and "activations: tanh" in text and "| tanh |" in text and "| relu |" not in text
+    assert again["tanh"]["config"] == first["config"]  # every setting read back (epochs 2, not the default 60)
+    assert again["tanh"]["test_accuracy"] == pytest.approx(first["test_accuracy"], abs=1e-6)
+    resumed = train.main(["--out", both, "--resume"])
+    assert list(resumed) == ["relu", "tanh"] and resumed["tanh"]["config"]["epochs"] == 2
+    with pytest.raises(SystemExit, match=r"differing: model.activation: 'relu' \(saved 'tanh'\)"):
+        train.main(["--out", single, "--resume", "--activation", "relu"])
 
 
 def test_train_cli_sweeps_in_one_run(tmp_path):

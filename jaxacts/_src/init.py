@@ -1,8 +1,11 @@
 """Weight initializers by name, and the weight variance each gives (what the theory needs).
 
-Names: lecun_normal, he_normal, glorot_normal, lecun_uniform, he_uniform, glorot_uniform, orthogonal,
-and ``uniform:A`` for U(-A, A) (the hand-written 784-1000-10 network of the reference material uses
-A = 0.058 and 0.077). The normal ones are jax.nn.initializers' truncated normals, rescaled so the
+Names: lecun_normal, he_normal, glorot_normal, lecun_uniform, he_uniform, glorot_uniform,
+torch_default, orthogonal, and ``uniform:A`` for U(-A, A) (the hand-written 784-1000-10 network of the
+reference material uses A = 0.058 and 0.077). ``torch_default`` is PyTorch's default for ``nn.Linear``
+and ``nn.Conv*``: weights U(+-1/sqrt(fan_in)) (``kaiming_uniform_(a=sqrt(5))``) and, the one name that
+sets biases too, biases U(+-1/sqrt(fan_in)) (:func:`bias_initializer`); for the others biases are a
+constant (``ModelConfig.bias_init``). The normal ones are jax.nn.initializers' truncated normals, rescaled so the
 variance is exactly the target (REFERENCES.md).
 
 Every initializer is one of three distributions with unit entry variance, times a std that depends on
@@ -28,6 +31,9 @@ _SCALED = {
     "lecun_uniform": (1.0, "fan_in", "uniform"),
     "he_uniform": (2.0, "fan_in", "uniform"),
     "glorot_uniform": (1.0, "fan_avg", "uniform"),
+    # PyTorch's nn.Linear / nn.Conv default, kaiming_uniform_(a=sqrt(5)): gain^2 = 2 / (1 + 5) = 1/3, so
+    # the bound sqrt(3 * (1/3) / fan_in) = 1 / sqrt(fan_in).
+    "torch_default": (1.0 / 3.0, "fan_in", "uniform"),
 }
 INITIALIZERS = list(_SCALED) + ["orthogonal", "uniform:A"]
 DISTRIBUTIONS = ("truncated_normal", "uniform", "orthogonal")
@@ -65,6 +71,22 @@ def initializer(name: str) -> jinit.Initializer:
 
     def uniform(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, minval=-a, maxval=a)
+    return uniform
+
+
+def bias_initializer(name: str, fan_in: int) -> jinit.Initializer | None:
+    """The bias initializer the weight initializer ``name`` implies for a layer with ``fan_in`` inputs
+    (per output: in_features, or in_channels x kernel size), or None where biases are a constant.
+
+    Only ``torch_default`` has one: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's ``nn.Linear`` and
+    ``nn.Conv*`` bias default."""
+    _check(name)
+    if name != "torch_default":
+        return None
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def uniform(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, minval=-bound, maxval=bound)
     return uniform
 
 

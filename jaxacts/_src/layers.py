@@ -19,7 +19,8 @@ PARAMETRIC = ("prelu", "prelu_shared", "silu_learnable", "maxout")
 
 # Model names that are spellings of a spec with learned hyperparameters (the one mechanism of Fixed).
 # PReLU learns the leaky slope from 0.25 (He et al. 2015, PyTorch), one per channel; learnable Swish
-# learns beta from 1 (SiLU), one per channel.
+# learns beta from 1 (SiLU), one per channel. The name means "learned": a plain value given with it
+# (``prelu(slope=0.3)``) is the initial value of the learned hyperparameter, not a fixed one.
 LEARNABLE = {
     "prelu": "prelu(slope=learn(0.25, per_channel))",
     "prelu_shared": "prelu(slope=learn(0.25))",
@@ -27,11 +28,27 @@ LEARNABLE = {
 }
 
 
+def _as_learned(value, like: registry.Learned):
+    """A plain number, or a sweep of them, as the initial value(s) of a hyperparameter learned like
+    ``like`` (per channel or shared); ``learn(...)`` values and bools (refused later) stay as given."""
+    if isinstance(value, tuple):
+        return tuple(_as_learned(v, like) for v in value)
+    if isinstance(value, (registry.Learned, bool)):
+        return value
+    return registry.Learned(value, like.per_channel)
+
+
 def resolve_spec(spec: str) -> str:
-    """The spec a model name stands for: ``"prelu"`` -> ``"prelu(slope=learn(0.25, per_channel))"``;
-    any other spec unchanged."""
+    """The spec a model name stands for: ``"prelu"`` -> ``"prelu(slope=learn(0.25, per_channel))"``,
+    ``"prelu(slope=0.3)"`` -> ``"prelu(slope=learn(0.3, per_channel))"`` (a value given to a learnable
+    name starts the learned hyperparameter there; ``[0.1, 0.3]`` sweeps that start); any other spec
+    unchanged."""
     name, hp = registry.parse_spec(spec)
-    return LEARNABLE[name] if name in LEARNABLE and not hp else spec
+    if name not in LEARNABLE:
+        return spec
+    base, template = registry.parse_spec(LEARNABLE[name])
+    merged = {**template, **{k: _as_learned(v, template[k]) if k in template else v for k, v in hp.items()}}
+    return registry.format_spec(base, merged)
 
 
 def _first(v):

@@ -4,7 +4,9 @@
 decays x activation hyperparameters) times ``config.seeds`` seeds together, one compiled program an
 epoch, and writes ``metrics.jsonl`` (one line per logged step and per epoch evaluation; each value
 is a list over runs, setting-major), ``summary.json`` (every setting on the validation and test
-sets, and the chosen one), ``curves.png`` and orbax checkpoints to ``out_dir``. The device reports
+sets with its seeds one by one, diverged ones marked, and the chosen one), ``curves.png`` and orbax
+checkpoints to ``out_dir``. A run (setting x seed) that diverges is held and reported while the
+others train on. The device reports
 to the host once per epoch. Every random choice derives from ``config.seed``: initialisation from
 (seed, s), the data order of epoch e from (seed, s, e), dropout and RReLU noise of step t from
 (seed, s, t); the settings of one seed share them. So a run stopped and resumed from a checkpoint
@@ -40,8 +42,8 @@ class TrainingInterrupted(RuntimeError):
 
 
 class TrainingDiverged(RuntimeError):
-    """Every setting of the run diverged (a seed's loss, gradient or parameters became NaN or
-    infinite); the last good checkpoint is kept."""
+    """Every run (setting x seed) diverged (its loss, gradient or parameters became NaN or infinite,
+    or its loss exploded); the last good checkpoint is kept."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +55,9 @@ class TrainConfig:
     model: ModelConfig = ModelConfig()
     optim: T.OptimConfig = T.OptimConfig()
     epochs: int = 20
+    steps: int = 0  # total optimizer steps, the last epoch possibly partial; 0: epochs x steps per epoch
     batch_size: int = 64
+    data_order: str = "shuffle"  # shuffle (each epoch anew), fixed (one shuffled order, every epoch), sequential
     seeds: int = 1
     seed: int = 0
     log_every: int = 20
@@ -68,6 +72,10 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "seeds", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0 (0: epochs x steps per epoch), got {self.steps}")
+        if self.data_order not in T.DATA_ORDERS:
+            raise ValueError(f"data_order {self.data_order!r} is not one of {T.DATA_ORDERS}")
         if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
         if self.seed < 0:
@@ -137,6 +145,23 @@ def _save(manager, step: int, state, out_dir: str) -> None:
             os.remove(os.path.join(out_dir, "checksums", name))
 
 
+def _restore_leaves(manager, step: int, abstract: list) -> list:
+    """The saved leaves of checkpoint ``step``, in the layout of ``abstract`` (today's TrainState).
+
+    A checkpoint written before TrainState gained its last field, ``diverged_at``, holds one leaf
+    fewer; it restores too, with ``diverged_at`` set to the checkpoint's step for runs diverged by
+    then (the exact step was not recorded)."""
+    try:
+        return list(manager.restore(step, args=ocp.args.StandardRestore(abstract)))
+    except Exception:  # orbax/tensorstore raise many types; try the older layout before giving up
+        try:
+            older = list(manager.restore(step, args=ocp.args.StandardRestore(abstract[:-1])))
+        except Exception:
+            raise  # neither layout: the caller reports today's failure
+        step_count, diverged = np.asarray(older[-3]), np.asarray(older[-2])
+        return older + [np.where(diverged, step_count, 0).astype(abstract[-1].dtype)]
+
+
 def _restore(manager, state, out_dir: str):
     """The newest checkpoint whose checksums verify and which restores, or None; older ones are tried
     in turn, each fall-back with a one-line warning."""
@@ -153,7 +178,7 @@ def _restore(manager, state, out_dir: str):
             problem = "is damaged (checksum mismatch)" if _digest(folder) != expected else None
         if problem is None:
             try:
-                restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+                restored = _restore_leaves(manager, step, abstract)
                 return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in restored])
             except Exception as e:  # orbax/tensorstore raise many types for unreadable data
                 problem = f"cannot be read ({type(e).__name__})"
@@ -260,6 +285,12 @@ def saved_config(out_dir: str) -> dict | None:
 def config_differences(config: TrainConfig, saved: dict) -> list[str]:
     """'field: new (saved old)' for every field where ``config`` differs from a saved config.json."""
     now = _flatten(json.loads(json.dumps(to_dict(config))))
+    try:
+        # Through TrainConfig and back: a field added since the run was saved takes its default, which
+        # does what the run did then (``steps`` 0, ``data_order`` shuffle), so older runs still resume.
+        saved = json.loads(json.dumps(to_dict(config_from_dict(saved))))
+    except ValueError:
+        pass  # compared as saved; the differences name what does not fit
     before = _flatten(saved)
     return [f"{k}: {now.get(k)!r} (saved {before.get(k)!r})" for k in sorted(set(now) | set(before))
             if now.get(k) != before.get(k)]
@@ -313,9 +344,14 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
 
     Work is done an epoch at a time (one compiled ``lax.scan`` over its steps, then evaluation), so
     checkpoints fall on epoch ends: at the first epoch end at or after each multiple of
-    ``checkpoint_every`` steps, and at the last. ``stop_after`` stops at the first epoch end at or after
-    that many total steps, with a checkpoint (an interruption, for tests and for splitting long runs);
-    ``resume`` continues from the latest checkpoint in ``out_dir``.
+    ``checkpoint_every`` steps, and at the last (``config.steps`` may end the run inside an epoch: that
+    last epoch runs in the same program, its later steps masked). ``stop_after`` stops at the first
+    epoch end at or after that many total steps, with a checkpoint (an interruption, for tests and for
+    splitting long runs); ``resume`` continues from the latest checkpoint in ``out_dir``.
+
+    A run (setting x seed) that diverges is held at its last good state on the device and announced
+    on stderr; the others train on, and the summary marks it. Only when every run has diverged does
+    the loop stop, with :class:`TrainingDiverged`.
     """
     check_out_dir(config, out_dir, resume)
     settings = T.sweep_settings(config.optim, config.model.activation)
@@ -329,8 +365,11 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     steps_per_epoch = n_train // config.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {config.batch_size} exceeds the {n_train} training examples")
-    total_steps = config.epochs * steps_per_epoch
+    total_steps = config.steps or config.epochs * steps_per_epoch
     mesh = T.run_mesh(R, config.batch_size, devices)
+    if len(settings) > 1 and data.x_val is None:
+        _say(f"note: no validation split (--val-fraction 0): the setting is chosen on the training loss, "
+             f"which rewards fitting, not generalisation")
     os.makedirs(out_dir, exist_ok=True)
 
     tx, schedule = T.make_optimizer(config.optim, total_steps)
@@ -338,7 +377,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     graphdef, state = T.init_state(init_keys, config.model, data.example_shape, data.num_classes, tx,
                                    T.run_hyperparameters(settings, S))
     epoch_fn = T.make_train_epoch(graphdef, tx, schedule, batch_size=config.batch_size, mesh=mesh,
-                                  layer_stats=config.layer_stats,
+                                  layer_stats=config.layer_stats, data_order=config.data_order,
                                   scan=T.scan_steps_by_default(config.model.kind))
     evaluate = T.make_evaluate(graphdef)
     put = (lambda a: jnp.asarray(a)) if mesh is None else (
@@ -368,7 +407,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
         if logged < start:
             gaps.append([logged, start])
             _say(f"warning: {log_path} lacks the rows for steps {logged + 1}..{start} (lost or deleted); steps to "
-                 "the target loss are reported only where the log shows them")
+                 "the target loss and mean training losses are reported only where the log shows them")
         _rewrite_log(log_path, rows)  # drops lines written after the checkpoint we resume from
     else:
         # On the host: the state goes there for checkpoint 0 anyway, and a compiled check costs more.
@@ -388,30 +427,35 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     t0 = time.time()
     end = total_steps if stop_after is None else min(total_steps, -(-stop_after // steps_per_epoch) * steps_per_epoch)
     bar = tqdm(total=total_steps, initial=start, desc=config.model.activation, disable=not progress, leave=False)
+    say = lambda message: tqdm.write(message, file=sys.stderr) if progress else _say(message)
     window: list[dict] = []
     done, evals = start, None
+    known = np.zeros(R, bool)  # runs already announced as diverged
+    known = _announce_divergence(jax.device_get((state.diverged, state.diverged_at)), known, settings, S, say,
+                                 "before the checkpoint resumed from")
     try:
         with open(log_path, "a") as log, _stop_requests() as stop:
-            for epoch in range(start // steps_per_epoch, end // steps_per_epoch):
+            while done < end:  # one epoch a turn; ``start`` and ``end`` fall on epoch ends (or the run's end)
                 first = done
-                state, metrics, evals = epoch_fn(state, run_keys, epoch, x_train, y_train, held_out)
-                metrics, evals, diverged = jax.device_get((metrics, evals, state.diverged))  # the epoch's one sync
-                done = first + steps_per_epoch
+                steps = min(steps_per_epoch, end - first)  # fewer only in a partial last epoch
+                state, metrics, evals = epoch_fn(state, run_keys, first // steps_per_epoch, x_train, y_train,
+                                                 held_out, steps)
+                metrics, evals, diverged, diverged_at = jax.device_get(  # the epoch's one sync
+                    (metrics, evals, state.diverged, state.diverged_at))
+                metrics = {k: v[:steps] for k, v in metrics.items()}  # a partial epoch's masked steps go
+                done = first + steps
                 for row in _epoch_rows(metrics, evals, first, steps_per_epoch, config.log_every, end, window):
                     log.write(json.dumps(row) + "\n")
                 log.flush()
-                bar.update(steps_per_epoch)
+                bar.update(steps)
                 last_loss = metrics["loss"][-1][np.isfinite(metrics["loss"][-1])]
                 bar.set_postfix(loss=f"{float(np.mean(last_loss)):.4f}" if last_loss.size else "nan")
-                failed = np.asarray(diverged).reshape(len(settings), S).any(axis=1)
-                if failed.all():
-                    lost = np.asarray(metrics["loss"])
-                    bad = np.argwhere(~np.isfinite(lost))
-                    at = first + int(bad[0, 0]) + 1 if len(bad) else done
+                known = _announce_divergence((diverged, diverged_at), known, settings, S, say)
+                if known.all():
                     raise TrainingDiverged(
-                        f"every setting diverged by step {at} (rule: {T.DIVERGENCE_RULE}); stopped. The last good "
-                        f"checkpoint (step {manager.latest_step()}) is kept in {out_dir}/checkpoints. Try a smaller "
-                        "--lr, --clip-norm, or another --init.")
+                        f"every run diverged by step {int(np.max(diverged_at))} (rule: {T.DIVERGENCE_RULE}); "
+                        f"stopped. The last good checkpoint (step {manager.latest_step()}) is kept in "
+                        f"{out_dir}/checkpoints. Try a smaller --lr, --clip-norm, or another --init.")
                 interrupted = stop["signal"] is not None
                 if done // config.checkpoint_every > first // config.checkpoint_every or done == end or interrupted:
                     os.fsync(log.fileno())  # every row up to the checkpoint is on disk before it
@@ -429,7 +473,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     if end < total_steps:
         return {"stopped_at": end, "total_steps": total_steps}
     summary = _summary(config, settings, state, evaluate, (x_train, y_train), held_out, evals, log_path,
-                       total_steps, seconds, gaps)
+                       total_steps, steps_per_epoch, seconds, gaps)
     _write_json(os.path.join(out_dir, "summary.json"), summary)
     from jaxacts._src.plotting import learning_curves
 
@@ -438,6 +482,23 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     label = config.model.activation if len(settings) == 1 else _setting_label(settings[chosen]) + " (chosen)"
     learning_curves({label: setting_rows(rows, chosen, S)}, os.path.join(out_dir, "curves.png"))
     return summary
+
+
+def _run_label(settings: list[dict], seeds: int, run: int) -> str:
+    """'seed 2' (one setting) or 'seed 2 of lr=3, weight_decay=0, activation=relu' for run ``run``."""
+    setting, seed = divmod(run, seeds)
+    return f"seed {seed}" if len(settings) == 1 else f"seed {seed} of {_setting_label(settings[setting])}"
+
+
+def _announce_divergence(flags, known: np.ndarray, settings: list[dict], seeds: int, say, when: str = "") -> np.ndarray:
+    """Says (through ``say``) which runs diverged that ``known`` does not list yet, with their steps;
+    returns the runs diverged now."""
+    diverged, diverged_at = (np.asarray(a) for a in flags)
+    for r in np.flatnonzero(diverged & ~known):
+        rest = "" if diverged.all() else "; held at its last good state, the other runs train on"
+        say(f"diverged: {_run_label(settings, seeds, r)} at step {int(diverged_at[r])}"
+            f"{' (' + when + ')' if when else ''}{rest}")
+    return diverged.copy()
 
 
 def setting_rows(rows: list[dict], setting: int, seeds: int) -> list[dict]:
@@ -461,66 +522,115 @@ def steps_to_threshold(rows: list[dict], key: str, threshold: float, seeds: int)
     return out
 
 
-def _stats(values) -> dict[str, Any]:
-    a = np.asarray(values, np.float64)
+def mean_over_steps(rows: list[dict], key: str, runs: int, after: int = 0) -> np.ndarray:
+    """Per run, the mean of ``key`` over every step after step ``after`` (NaN for a run whose value was
+    NaN at some step, as a diverged run's is). Each train row holds the mean over the steps since the
+    previous one (windows close at epoch ends), so weighting rows by their step spans is exact."""
+    total, steps, previous = np.zeros(runs), 0, 0
+    for r in rows:
+        if r["kind"] != "train":
+            continue
+        span = r["step"] - previous
+        previous = r["step"]
+        if r["step"] > after:
+            total += span * np.asarray(r[key], np.float64).reshape(runs)
+            steps += span
     with np.errstate(all="ignore"):
-        return {"mean": float(np.mean(a)), "std": float(np.std(a)), "per_seed": a.tolist()}
+        return total / steps if steps else np.full(runs, np.nan)
+
+
+def _stats(values, trained) -> dict[str, Any]:
+    """Mean and std over the seeds that trained (None if none did); every seed's value, a diverged
+    one's as None (its held parameters are not a result)."""
+    a = np.asarray([np.nan if v is None else v for v in values], np.float64)
+    ok = np.asarray(trained, bool) & np.isfinite(a)
+    return {"mean": float(np.mean(a[ok])) if ok.any() else None, "std": float(np.std(a[ok])) if ok.any() else None,
+            "per_seed": [float(v) if t and np.isfinite(v) else None for v, t in zip(a, trained)]}
 
 
 def _summary(config, settings, state, evaluate, train, held_out, last_evals, log_path, total_steps,
-             seconds, gaps) -> dict[str, Any]:
-    S = config.seeds
+             steps_per_epoch, seconds, gaps) -> dict[str, Any]:
+    S, P = config.seeds, len(settings)
     per_run = {"train": evaluate(state, *train)}
     for name, xy in held_out.items():  # the last epoch evaluated the final state on these already
         per_run[name] = ((last_evals[f"{name}_loss"], last_evals[f"{name}_accuracy"]) if last_evals is not None
                          else evaluate(state, *xy))
     per_run = {name: tuple(np.asarray(v, np.float64) for v in lv) for name, lv in jax.device_get(per_run).items()}
-    diverged = np.asarray(jax.device_get(state.diverged)).reshape(len(settings), S)
+    diverged, diverged_at = (np.asarray(a).reshape(P, S) for a in jax.device_get((state.diverged, state.diverged_at)))
     rows = read_log(log_path, total_steps)
-    reach = steps_to_threshold(rows, "loss", config.target_loss, len(settings) * S)
+    reach = steps_to_threshold(rows, "loss", config.target_loss, P * S)
     if gaps:  # a crossing found after lost rows may have happened, unseen, inside them
         reach = [r if r is not None and r <= gaps[0][0] else None for r in reach]
+    last_epoch_start = (total_steps - 1) // steps_per_epoch * steps_per_epoch
+    mean_loss = {"all_steps": mean_over_steps(rows, "loss", P * S),
+                 "last_epoch": mean_over_steps(rows, "loss", P * S, after=last_epoch_start)}
+    if gaps:  # the lost rows' losses are unknown
+        mean_loss["all_steps"][:] = np.nan
+        if gaps[-1][1] > last_epoch_start:
+            mean_loss["last_epoch"][:] = np.nan
     table = []
     for p, setting in enumerate(settings):
         sl = slice(p * S, (p + 1) * S)
-        entry = {"setting": setting, "diverged": diverged[p].tolist()}
+        trained = ~diverged[p]
+        entry = {"setting": setting, "diverged": diverged[p].tolist(),
+                 "diverged_at_step": [int(d) if d else None for d in diverged_at[p]],
+                 "seeds_trained": int(trained.sum())}
         for name, (loss, acc) in per_run.items():
-            entry[f"{name}_loss"], entry[f"{name}_accuracy"] = _stats(loss[sl]), _stats(acc[sl])
+            entry[f"{name}_loss"], entry[f"{name}_accuracy"] = _stats(loss[sl], trained), _stats(acc[sl], trained)
+        for span, values in mean_loss.items():
+            entry[f"mean_train_loss_{span}"] = _stats(values[sl], trained)
         r = reach[sl]
+        reached = [x for x, t in zip(r, trained) if t]
         entry["steps_to_target_loss"] = {"target": config.target_loss, "per_seed": r,
-                                         "mean": float(np.mean(r)) if all(x is not None for x in r) else None}
+                                         "mean": float(np.mean(reached)) if reached and None not in reached else None}
         if gaps:
             entry["steps_to_target_loss"]["unknown_after_lost_rows"] = gaps
         table.append(entry)
     chosen = choose_setting(table)
     best = table[chosen]
+    rule = "a single setting" if P == 1 else SELECTION_RULE if "val_accuracy" in best else SELECTION_RULE_TRAIN
     return {
         "test_accuracy": best["test_accuracy"]["mean"], "test_loss": best["test_loss"]["mean"],
         "train_loss": best["train_loss"]["mean"], "train_accuracy": best["train_accuracy"]["mean"],
-        "per_seed": {k: best[k] for k in ("test_accuracy", "test_loss", "train_loss")},
+        "mean_train_loss_all_steps": best["mean_train_loss_all_steps"]["mean"],
+        "mean_train_loss_last_epoch": best["mean_train_loss_last_epoch"]["mean"],
+        "per_seed": {k: best[k] for k in ("test_accuracy", "test_loss", "train_loss", "mean_train_loss_all_steps",
+                                          "mean_train_loss_last_epoch", "diverged", "diverged_at_step")},
+        "seeds_trained": best["seeds_trained"],
         "steps_to_target_loss": best["steps_to_target_loss"],
-        "chosen": {"index": chosen, "setting": settings[chosen], "rule": SELECTION_RULE if len(settings) > 1 else
-                   "a single setting"},
+        "chosen": {"index": chosen, "setting": settings[chosen], "rule": rule,
+                   "on": None if P == 1 else "validation" if "val_accuracy" in best else "training"},
         "settings": table,
         "divergence_rule": T.DIVERGENCE_RULE, "lost_log_rows": gaps,
-        "steps": total_steps, "seconds": seconds, "seeds": S, "runs": len(settings) * S,
+        "steps": total_steps, "steps_per_epoch": steps_per_epoch, "seconds": seconds, "seeds": S, "runs": P * S,
         "backend": jax.default_backend(), "device_count": jax.device_count(), "config": to_dict(config),
     }
 
 
+_DIVERGED_SEEDS = ("a diverged seed counts for nothing: a setting ranks by the mean over its seeds that trained "
+                   "(its count of those is listed beside it), and a setting whose seeds all diverged is never chosen")
 SELECTION_RULE = ("the setting with the highest final validation accuracy (mean over seeds), ties broken by the "
-                  "lower validation loss; a setting with a diverged seed is never chosen unless all diverged")
+                  "lower validation loss; " + _DIVERGED_SEEDS)
+SELECTION_RULE_TRAIN = ("no validation split (--val-fraction 0): the setting with the lowest final training loss "
+                        "(mean over seeds, the final parameters evaluated on the whole training set), ties broken by "
+                        "the higher training accuracy; this rewards fitting, not generalisation; " + _DIVERGED_SEEDS)
 
 
 def choose_setting(table: list[dict]) -> int:
-    """Index of the chosen setting (see :data:`SELECTION_RULE`); uses the validation split only."""
+    """Index of the chosen setting: on the validation split when the entries have one (see
+    :data:`SELECTION_RULE`), else on the training loss (:data:`SELECTION_RULE_TRAIN`); never the test set."""
     if len(table) == 1:
         return 0
+    on = "val" if "val_accuracy" in table[0] else "train"
+    sign = 1.0 if on == "val" else -1.0  # higher accuracy first on validation; lower loss first on training
+
     def key(p):
         e = table[p]
-        acc, loss = e["val_accuracy"]["mean"], e["val_loss"]["mean"]
-        healthy = not any(e["diverged"]) and np.isfinite(acc) and np.isfinite(loss)
-        return (healthy, acc if np.isfinite(acc) else -np.inf, -loss if np.isfinite(loss) else -np.inf)
+        acc, loss = e[f"{on}_accuracy"]["mean"], e[f"{on}_loss"]["mean"]
+        acc = acc if acc is not None and np.isfinite(acc) else -np.inf
+        loss = loss if loss is not None and np.isfinite(loss) else np.inf
+        trained = e.get("seeds_trained", 1) > 0 and np.isfinite(acc) and np.isfinite(loss)
+        return (trained, acc, -loss) if sign > 0 else (trained, -loss, acc)
     return max(range(len(table)), key=key)
 
 

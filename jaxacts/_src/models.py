@@ -27,9 +27,12 @@ class ModelConfig:
       kind: ``mlp`` or ``cnn``.
       activation: a registry spec (``elu``, ``elu(alpha=0.5)``, a sweep ``elu(alpha=[0.5, 1.0])``, learned
         hyperparameters ``leaky_relu(negative_slope=learn(0.25, per_channel))``), or ``prelu``,
-        ``prelu_shared``, ``silu_learnable`` (spellings of learned specs, see ``layers.LEARNABLE``), ``maxout``.
-      init: weight initializer name (``jaxacts.initializers``), for every dense and conv kernel.
-      bias_init: constant the biases start at.
+        ``prelu_shared``, ``silu_learnable`` (spellings of learned specs, see ``layers.LEARNABLE``; a value given
+        with one, ``prelu(slope=0.3)``, is the learned value's start), ``maxout``.
+      init: weight initializer name (``jaxacts.initializers``), for every dense and conv kernel;
+        ``torch_default`` (PyTorch's default) also draws every bias from U(+-1/sqrt(fan_in)).
+      bias_init: constant the hidden layers' biases start at (the head's start at 0), with every init
+        but ``torch_default``.
       depth, width: hidden layers of the MLP (0: a linear classifier, logistic regression), units per
         layer (also the CNN's dense head width).
       norm: ``none``, ``batch`` or ``layer`` normalization before each activation.
@@ -60,6 +63,9 @@ class ModelConfig:
             raise ValueError(f"model kind {self.kind!r} is not one of ('mlp', 'cnn')")
         layers.check_activation(self.activation)
         initializers.initializer(self.init)
+        if self.bias_init != 0 and initializers.bias_initializer(self.init, 1) is not None:
+            raise ValueError(f"init {self.init!r} draws the biases too (U(+-1/sqrt(fan_in)), as PyTorch); "
+                             f"drop bias_init ({self.bias_init}) or choose another init")
         if self.norm not in NORMS:
             raise ValueError(f"norm {self.norm!r} is not one of {NORMS}")
         if self.dropout not in ("none", "standard", "alpha"):
@@ -70,6 +76,11 @@ class ModelConfig:
             raise ValueError("depth must be >= 0 (0: a linear classifier), width, maxout_pieces and kernel_size >= 1")
         if self.kind == "cnn" and (not self.channels or min(self.channels) < 1):
             raise ValueError(f"channels must be positive integers, got {self.channels}")
+
+
+def _bias_init(config: ModelConfig, fan_in: int, constant: float):
+    """A layer's bias initializer: the one ``config.init`` implies (torch_default), else ``constant``."""
+    return initializers.bias_initializer(config.init, fan_in) or jax.nn.initializers.constant(constant)
 
 
 def _norm(kind: str, features: int, rngs: nnx.Rngs):
@@ -110,18 +121,19 @@ class MLP(nnx.Module):
 
     def __init__(self, in_features: int, num_classes: int, config: ModelConfig, *, rngs: nnx.Rngs):
         kernel_init = initializers.initializer(config.init)
-        bias_init = jax.nn.initializers.constant(config.bias_init)
         out = config.width * (config.maxout_pieces if config.activation == "maxout" else 1)
         # Batch norm subtracts the mean: a bias before it has zero gradient (and Adam would amplify its
         # rounding noise), so it is left out there; batch norm's own shift takes its place.
         use_bias = config.norm != "batch"
         blocks, features = [], in_features
         for _ in range(config.depth):
-            linear = nnx.Linear(features, out, kernel_init=kernel_init, bias_init=bias_init, use_bias=use_bias, rngs=rngs)
+            linear = nnx.Linear(features, out, kernel_init=kernel_init, bias_init=_bias_init(config, features, config.bias_init),
+                                use_bias=use_bias, rngs=rngs)
             blocks.append(_Block(linear, config.width, config, rngs, skip=config.skip and features == config.width))
             features = config.width
         self.blocks = nnx.List(blocks)
-        self.head = nnx.Linear(features, num_classes, kernel_init=kernel_init, rngs=rngs)
+        self.head = nnx.Linear(features, num_classes, kernel_init=kernel_init, bias_init=_bias_init(config, features, 0.0),
+                               rngs=rngs)
 
     def __call__(self, x, *, train: bool = False, key=None, return_hidden: bool = False):
         h = x.reshape(x.shape[0], -1).astype(self.head.kernel.dtype)  # inputs take the parameters' dtype
@@ -147,12 +159,13 @@ class CNN(nnx.Module):
         self.spatial = len(input_shape) - 1
         self.input_shape = tuple(input_shape)
         kernel_init = initializers.initializer(config.init)
-        bias_init = jax.nn.initializers.constant(config.bias_init)
         pieces = config.maxout_pieces if config.activation == "maxout" else 1
         blocks, in_ch, size, pools = [], input_shape[-1], list(input_shape[:-1]), []
         for ch in config.channels:
+            fan_in = in_ch * config.kernel_size ** self.spatial
             conv = nnx.Conv(in_ch, ch * pieces, (config.kernel_size,) * self.spatial, kernel_init=kernel_init,
-                            bias_init=bias_init, use_bias=config.norm != "batch", rngs=rngs)
+                            bias_init=_bias_init(config, fan_in, config.bias_init), use_bias=config.norm != "batch",
+                            rngs=rngs)
             blocks.append(_Block(conv, ch, config, rngs, skip=config.skip and in_ch == ch))
             pool = min(size) >= 2
             pools.append(pool)
@@ -161,10 +174,11 @@ class CNN(nnx.Module):
         self.blocks = nnx.List(blocks)
         self.pools = tuple(pools)
         flat = in_ch * math.prod(size)
-        dense = nnx.Linear(flat, config.width * pieces, kernel_init=kernel_init, bias_init=bias_init,
-                           use_bias=config.norm != "batch", rngs=rngs)
+        dense = nnx.Linear(flat, config.width * pieces, kernel_init=kernel_init,
+                           bias_init=_bias_init(config, flat, config.bias_init), use_bias=config.norm != "batch", rngs=rngs)
         self.dense = _Block(dense, config.width, dataclasses.replace(config, skip=False), rngs, skip=False)
-        self.head = nnx.Linear(config.width, num_classes, kernel_init=kernel_init, rngs=rngs)
+        self.head = nnx.Linear(config.width, num_classes, kernel_init=kernel_init,
+                               bias_init=_bias_init(config, config.width, 0.0), rngs=rngs)
 
     def __call__(self, x, *, train: bool = False, key=None, return_hidden: bool = False):
         keys = jax.random.split(key, len(self.blocks) + 1) if key is not None else [None] * (len(self.blocks) + 1)

@@ -42,8 +42,9 @@ class TrainState(NamedTuple):
     rest: Any  # nnx.State of everything else (batch-norm statistics, activation hyperparameters)
     opt_state: Any  # optax state; its hyperparams hold the run's learning_rate and weight_decay
     step: jax.Array  # int32, steps taken
-    diverged: jax.Array  # bool; a diverged run is frozen at its last finite state
+    diverged: jax.Array  # bool; a diverged run is held at its last finite state while the others train on
     first_loss: jax.Array  # float32, the loss of the run's first step (what "exploded" is measured against; 0 before)
+    diverged_at: jax.Array  # int32, the step (counted from 1, as in metrics.jsonl) at which the run diverged; 0: never
 
 
 # A run has diverged when a step's loss, gradient norm or parameter norm is not finite, when its loss
@@ -163,7 +164,7 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
         if hp is not None:
             opt_state.hyperparams.update(learning_rate=hp["learning_rate"], weight_decay=hp["weight_decay"])
         return TrainState(params, rest, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
-                          jnp.zeros((), jnp.float32))
+                          jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
 
     return graphdef, jax.jit(jax.vmap(one))(keys, hyperparameters)
 
@@ -192,14 +193,16 @@ def _global_norm(tree) -> jax.Array:
 
 
 def _make_step(graphdef, tx, schedule):
-    """step(state, x_all, y_all, indices (R, B), keys (R,)) -> (state, metrics), not yet jitted.
+    """step(state, x_all, y_all, indices (R, B), keys (R,), active=True) -> (state, metrics), not yet jitted.
 
-    A run that diverges (see :data:`DIVERGENCE_RULE`) is marked diverged for good and its metrics read
-    NaN from then on; the other runs carry on. (The compiled epoch then puts a diverged
-    run back to its state at the start of that epoch: one select an epoch rather than one a step.)
+    A run that diverges (see :data:`DIVERGENCE_RULE`) is marked diverged for good, with the step it
+    diverged at, and held: its parameters, statistics and optimizer state stay those of its last good
+    step (a select on the device, fused into the update; no host round trip), and its metrics read NaN
+    from then on; the other runs carry on. A step with ``active`` False (a traced bool: the steps past
+    ``--steps`` in a partial last epoch) changes nothing, so a partial epoch runs in the same program.
     """
 
-    def one_run(state: TrainState, x_all, y_all, indices, key):
+    def one_run(state: TrainState, x_all, y_all, indices, key, active):
         x, y = x_all[indices], y_all[indices]
         grad_fn = jax.value_and_grad(_loss_and_logits, argnums=1, has_aux=True)
         (loss, (logits, rest)), grads = grad_fn(graphdef, state.params, state.rest, x, y, train=True, key=key)
@@ -212,18 +215,25 @@ def _make_step(graphdef, tx, schedule):
             "grad_norm": _global_norm(grads),
             "param_norm": _global_norm(params),
         }
-        first_loss = jnp.where(state.step == 0, loss.astype(jnp.float32), state.first_loss)
+        first_loss = jnp.where(active & (state.step == 0), loss.astype(jnp.float32), state.first_loss)
         ok = (~state.diverged & jnp.isfinite(loss) & jnp.isfinite(metrics["grad_norm"])
               & jnp.isfinite(metrics["param_norm"]) & (loss <= EXPLOSION * first_loss))
-        return TrainState(params, rest, opt_state, state.step + 1, ~ok, first_loss), metrics
+        advance = ok & active
+        # The hold: a diverged (or inactive) step keeps the state it started from, the last good one.
+        params, rest, opt_state = jax.tree.map(lambda new, old: jnp.where(advance, new, old), (params, rest, opt_state),
+                                               (state.params, state.rest, state.opt_state))
+        newly = active & ~ok & ~state.diverged
+        return TrainState(params, rest, opt_state, state.step + active.astype(jnp.int32), state.diverged | newly,
+                          first_loss, jnp.where(newly, state.step + 1, state.diverged_at)), metrics
 
-    batched = jax.vmap(one_run, in_axes=(0, None, None, 0, 0))
+    batched = jax.vmap(one_run, in_axes=(0, None, None, 0, 0, None))
 
-    def step(state, x_all, y_all, indices, keys):
+    def step(state, x_all, y_all, indices, keys, active=True):
+        active = jnp.asarray(active, bool)
         if indices.shape[0] > 1:
-            new, metrics = batched(state, x_all, y_all, indices, keys)
+            new, metrics = batched(state, x_all, y_all, indices, keys, active)
         else:  # one run: unbatched matmuls are faster on CPU than batched ones of batch size 1
-            new, metrics = one_run(jax.tree.map(lambda a: a[0], state), x_all, y_all, indices[0], keys[0])
+            new, metrics = one_run(jax.tree.map(lambda a: a[0], state), x_all, y_all, indices[0], keys[0], active)
             new, metrics = jax.tree.map(lambda a: a[None], (new, metrics))
         metrics = {k: jnp.where(new.diverged, jnp.nan, v) for k, v in metrics.items()}
         return new, metrics
@@ -244,12 +254,15 @@ def finite_runs(state: TrainState) -> jax.Array:
 
 
 def _hold_diverged(start: TrainState, end: TrainState) -> TrainState:
-    """``end`` with runs whose state is not finite marked diverged; diverged runs keep their state at
-    ``start`` (finite: either checked then, or already held since an earlier epoch)."""
-    back = end.diverged | ~finite_runs(end)
+    """``end`` with runs whose state is not all finite marked diverged (at the epoch's last step) and
+    put back to ``start``, finite as checked then. The steps check only the loss and the gradient and
+    parameter norms; this catches the rest (statistics, optimizer state) once an epoch."""
+    back = ~finite_runs(end)
     keep = lambda e, s: jnp.where(back.reshape(back.shape + (1,) * (e.ndim - 1)), s, e)
     held = jax.tree.map(keep, (end.params, end.rest, end.opt_state), (start.params, start.rest, start.opt_state))
-    return TrainState(*held, end.step, back, end.first_loss)
+    newly = back & ~end.diverged
+    return TrainState(*held, end.step, end.diverged | back, end.first_loss,
+                      jnp.where(newly, end.step, end.diverged_at))
 
 
 def _shardings(mesh):
@@ -326,33 +339,48 @@ def scan_steps_by_default(model_kind: str) -> bool:
     return not (jax.default_backend() == "cpu" and model_kind == "cnn")
 
 
+DATA_ORDERS = ("shuffle", "fixed", "sequential")
+
+
 def make_train_epoch(graphdef, tx, schedule, *, batch_size: int, mesh: jax.sharding.Mesh | None = None,
-                     layer_stats: bool = False, scan: bool = True):
+                     layer_stats: bool = False, scan: bool = True, data_order: str = "shuffle"):
     """One epoch for R runs, compiled once.
 
-    ``epoch(state, run_keys (R,), epoch, x_train, y_train, held_out) -> (state, step_metrics, evals)``:
-    the epoch's batches are drawn on device from ``run_keys`` (a permutation from
-    ``fold_in(fold_in(key, 1), epoch)``; step t's dropout/RReLU key is ``fold_in(fold_in(key, 2), t)``),
-    the steps run in one ``lax.scan`` (``step_metrics[name]`` has shape (steps, R)); a run that diverged
-    in the epoch is put back to its state at the epoch's start (finite, as checked then); then each held-out
-    set ``held_out[name] = (x, y)`` is evaluated: ``evals[f"{name}_loss"]``, ``evals[f"{name}_accuracy"]``
+    ``epoch(state, run_keys (R,), epoch, x_train, y_train, held_out, steps=None) -> (state, step_metrics,
+    evals)``: the epoch's batches are gathered on device in the order ``data_order`` names: ``shuffle``,
+    a permutation from ``fold_in(fold_in(key, 1), epoch)``, new each epoch; ``fixed``, epoch 0's
+    permutation in every epoch; ``sequential``, the training set's own order (every run alike). Step
+    t's dropout/RReLU key is ``fold_in(fold_in(key, 2), t)``. The steps run in one ``lax.scan``
+    (``step_metrics[name]`` has shape (steps per epoch, R)); ``steps`` (a traced int, so one program
+    serves every value) takes only the first ``steps`` of them, the last epoch of a ``--steps`` run:
+    later ones change nothing and their metrics are to be dropped. A run that diverges is held at its
+    last good step (see ``_make_step``); one whose state is not all finite at the end is put back to
+    its state at the epoch's start (finite, as checked then). Then each held-out set
+    ``held_out[name] = (x, y)`` is evaluated: ``evals[f"{name}_loss"]``, ``evals[f"{name}_accuracy"]``
     of shape (R,), plus per-layer statistics on the first 512 training examples with ``layer_stats``.
     With ``scan=False`` the same steps are dispatched one compiled step at a time (see
     :func:`scan_steps_by_default`); the results are the same computation.
     """
+    if data_order not in DATA_ORDERS:
+        raise ValueError(f"data order {data_order!r} is not one of {DATA_ORDERS}")
     step = _make_step(graphdef, tx, schedule)
     batch_sharding = None if mesh is None else _shardings(mesh)[2]
 
-    def order(run_keys, epoch, n):
-        return jax.vmap(lambda k: epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), epoch), n,
-                                                batch_size))(run_keys)  # (R, steps, B)
+    def order(run_keys, epoch, n):  # (R, steps, B)
+        if data_order == "sequential":
+            steps = n // batch_size
+            ordered = jnp.arange(steps * batch_size).reshape(steps, batch_size)
+            return jnp.broadcast_to(ordered, (run_keys.shape[0], steps, batch_size))
+        e = epoch if data_order == "shuffle" else 0
+        return jax.vmap(lambda k: epoch_indices(jax.random.fold_in(jax.random.fold_in(k, 1), e), n,
+                                                batch_size))(run_keys)
 
-    def one_step(state, run_keys, epoch, t, idx, x_train, y_train):
+    def one_step(state, run_keys, epoch, t, idx, x_train, y_train, active=True):
         if batch_sharding is not None:
             idx = jax.lax.with_sharding_constraint(idx, batch_sharding)
         global_step = epoch * (x_train.shape[0] // batch_size) + t
         keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), global_step))(run_keys)
-        return step(state, x_train, y_train, idx, keys)
+        return step(state, x_train, y_train, idx, keys, active)
 
     def finish(start, state, x_train, held_out):
         state = _hold_diverged(start, state)
@@ -363,9 +391,10 @@ def make_train_epoch(graphdef, tx, schedule, *, batch_size: int, mesh: jax.shard
             evals.update({f"layer_{k}": v for k, v in _hidden_stats(graphdef, state, x_train[:512]).items()})
         return state, evals
 
-    def epoch_fn(state, run_keys, epoch, x_train, y_train, held_out):
+    def epoch_fn(state, run_keys, epoch, x_train, y_train, held_out, steps=None):
         indices = order(run_keys, epoch, x_train.shape[0])
-        body = lambda st, xs: one_step(st, run_keys, epoch, xs[0], xs[1], x_train, y_train)
+        limit = indices.shape[1] if steps is None else steps
+        body = lambda st, xs: one_step(st, run_keys, epoch, xs[0], xs[1], x_train, y_train, xs[0] < limit)
         start = state
         state, metrics = jax.lax.scan(body, state, (jnp.arange(indices.shape[1]), jnp.swapaxes(indices, 0, 1)))
         state, evals = finish(start, state, x_train, held_out)
@@ -374,7 +403,7 @@ def make_train_epoch(graphdef, tx, schedule, *, batch_size: int, mesh: jax.shard
     shardings = {}
     if mesh is not None:
         runs, replicated, _ = _shardings(mesh)
-        shardings = dict(in_shardings=(runs, runs, None, replicated, replicated, replicated),
+        shardings = dict(in_shardings=(runs, runs, None, replicated, replicated, replicated, None),
                          out_shardings=(runs, None, None))
     if scan:
         return jax.jit(epoch_fn, donate_argnums=0, **shardings)
@@ -386,12 +415,15 @@ def make_train_epoch(graphdef, tx, schedule, *, batch_size: int, mesh: jax.shard
     finish_jit = jax.jit(lambda start, state, metrics, x, held_out: (*finish(start, state, x, held_out),
                                                                       jax.tree.map(lambda *m: jnp.stack(m), *metrics)))
 
-    def dispatched(state, run_keys, epoch, x_train, y_train, held_out):
+    def dispatched(state, run_keys, epoch, x_train, y_train, held_out, steps=None):
         indices = order_jit(run_keys, epoch, x_train.shape[0])
+        total = indices.shape[1]
+        limit = total if steps is None else int(steps)
         start, metrics = state, []
-        for t in range(indices.shape[1]):
+        for t in range(limit):  # steps past the limit are not taken at all here
             state, m = step_jit(state, run_keys, epoch, t, indices, x_train, y_train)
             metrics.append(m)
+        metrics += metrics[-1:] * (total - limit)  # placeholders, dropped by the caller: one finish program
         state, evals, metrics = finish_jit(start, state, metrics, x_train, held_out)
         return state, metrics, evals
 
