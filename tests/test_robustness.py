@@ -209,8 +209,10 @@ def test_a_loss_that_explodes_but_stays_finite_is_divergence(tmp_path):
 
 def test_non_finite_initial_parameters_are_refused_before_any_checkpoint(tmp_path):
     with pytest.raises(SystemExit, match="initial parameters .* not finite: check --init"):
-        train("--out", str(tmp_path / "x"), "--init", "uniform:inf", "--epochs", "1", *ARGS)
+        train("--out", str(tmp_path / "x"), "--init", "uniform:1e39", "--epochs", "1", *ARGS)  # inf in float32
     assert not os.path.exists(tmp_path / "x" / "checkpoints" / "0")
+    with pytest.raises(SystemExit, match="'uniform:inf': A must be a finite number > 0"):
+        train("--out", str(tmp_path / "y"), "--init", "uniform:inf", "--epochs", "1", *ARGS)
 
 
 # ----------------------------------------------------------------------------- bad input
