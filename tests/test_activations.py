@@ -14,6 +14,7 @@ import pytest
 import scipy.optimize
 
 import jaxacts
+from jaxacts import specs
 from tests.reference_formulas import EXTRA_CASES, JAX, NUMPY, REFERENCE, kinks
 
 ELEMENTWISE = jaxacts.names(elementwise=True)
@@ -330,6 +331,77 @@ def test_structural_errors():
         jaxacts.glu(jnp.ones((2, 3)))
     with pytest.raises(ValueError, match="not elementwise"):
         jaxacts.derivative("maxout")
+
+
+def one_line_error(kind, match, call):
+    """``call()`` raises ``kind`` with a one-line message matching ``match``."""
+    with pytest.raises(kind, match=match) as e:
+        call()
+    assert "\n" not in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("value", [1e400, float("inf"), float("-inf"), float("nan")])
+def test_non_finite_hyperparameter_says_it_must_be_finite(value):
+    # Issue 21, item 4: a spec with alpha=1e400 said "alpha='inf' is not a number" (formatted to 'inf',
+    # which did not parse back).
+    one_line_error(ValueError, "elu: alpha must be finite", lambda: jaxacts.elu(jnp.ones(2), alpha=value))
+    one_line_error(ValueError, "alpha must be finite", lambda: jaxacts.get("elu", alpha=value))
+    text = "1e400" if value == 1e400 else repr(value)
+    from jaxacts.models import ModelConfig
+
+    for spec in (f"elu(alpha={text})", f"elu(alpha=[0.5, {text}])", f"elu(alpha=learn({text}))"):
+        one_line_error(ValueError, r"alpha=.*not finite; give (a )?finite number", lambda: ModelConfig(activation=spec))
+
+
+@pytest.mark.parametrize("bad", ["False", "yes", 1.0, 0.5, 1, 0, None, np.float32(1.0)])
+def test_bool_hyperparameters_take_only_bools(bad):
+    # Issue 21, item 7: gelu(approximate='False') used the tanh approximation (any truthy value did).
+    x = jnp.linspace(-2.0, 2.0, 5)
+    one_line_error(TypeError, "gelu: approximate must be True or False", lambda: jaxacts.gelu(x, approximate=bad))
+    one_line_error(TypeError, "approximate must be True or False", lambda: jaxacts.get("gelu", approximate=bad))
+    one_line_error(TypeError, "rrelu: training must be True or False", lambda: jaxacts.rrelu(x, training=bad))
+    for ok in (True, False, np.bool_(True)):
+        jaxacts.gelu(x, approximate=ok)
+
+
+@pytest.mark.parametrize("spec", ["gelu(approximate=1.0)", "gelu(approximate=1)", "gelu(approximate=0.5)",
+                                  "gelu(approximate=[0.0, 1.0])", "rrelu(training=1)", "elu(alpha=True)"])
+def test_specs_take_bools_only_for_bool_hyperparameters(spec):
+    from jaxacts.models import ModelConfig
+
+    one_line_error(ValueError, "must be (True or False|a real number)", lambda: ModelConfig(activation=spec))
+    one_line_error(ValueError, "must be (True or False|a real number)", lambda: specs.get_spec(spec))
+    ModelConfig(activation="gelu(approximate=True)")
+    assert specs.parse_spec("maxout(num_pieces=2)")[1] == {"num_pieces": 2}  # an int stays an int
+    assert specs.parse_spec("elu(alpha=1)")[1] == {"alpha": 1.0}  # a float hyperparameter: a float
+
+
+@pytest.mark.parametrize("call,kind,match", [
+    (lambda: jaxacts.maxout(jnp.ones(4), num_pieces=2.0), TypeError, "maxout: num_pieces must be an integer"),
+    (lambda: jaxacts.maxout(jnp.ones(4), num_pieces=True), TypeError, "maxout: num_pieces must be an integer"),
+    (lambda: jaxacts.maxout(jnp.ones(4), axis=1.0), TypeError, "maxout: axis must be an integer"),
+    (lambda: jaxacts.get("maxout", axis=1.0), TypeError, "maxout: axis must be an integer"),
+    (lambda: jaxacts.glu(jnp.ones(4), axis="a"), TypeError, "glu: axis must be an integer"),
+    (lambda: jaxacts.elu(jnp.ones(2), alpha="a"), TypeError, "elu: alpha must be a real number"),
+    (lambda: jaxacts.elu(jnp.ones(2), alpha=None), TypeError, "elu: alpha must be a real number"),
+    (lambda: jaxacts.get("elu", alpha="0.5"), TypeError, "elu: alpha must be a real number"),
+    (lambda: jaxacts.elu(jnp.ones(2), alpha=1j), TypeError, "elu: alpha is complex"),
+    (lambda: jaxacts.softplus(jnp.ones(2), beta=jnp.array([True, False])), TypeError, "beta must be a real number"),
+    (lambda: jaxacts.relu("abc"), TypeError, "relu: the input must be a real number or array, got 'abc'"),
+    (lambda: jaxacts.relu(None), TypeError, "relu: the input must be a real number or array"),
+    (lambda: jaxacts.relu([1.0, "a"]), TypeError, "relu: the input must be a real number or array"),
+    (lambda: jaxacts.maxout("abcd"), TypeError, "maxout: the input must be a real number or array"),
+])
+def test_library_calls_with_values_of_the_wrong_kind_are_one_line_errors(call, kind, match):
+    # Issue 21, "unclear": numpy's "ufunc 'isfinite' not supported", "data type 'abc' not understood",
+    # "axis 1.0 is out of range", "num_pieces=2.0 must divide".
+    one_line_error(kind, match, call)
+
+
+def test_array_likes_are_converted_as_in_jax_nn():
+    chex.assert_trees_all_equal(jaxacts.relu([1.0, -2.0]), jnp.array([1.0, 0.0]))
+    chex.assert_trees_all_equal(jaxacts.elu((0.0, -1.0), alpha=2.0), jaxacts.elu(jnp.array([0.0, -1.0]), alpha=2.0))
+    chex.assert_trees_all_equal(jaxacts.maxout([1.0, 3.0]), jnp.array([3.0]))
 
 
 # ----------------------------------------------------------------------------- rrelu, maxout, glu, prelu

@@ -25,7 +25,7 @@ import numpy as np
 from jax import Array, lax
 from jax.typing import ArrayLike
 
-from jaxacts._src.elementwise import as_float, elementwise
+from jaxacts._src.elementwise import as_float, check_types, elementwise
 
 # Klambauer et al. 2017, arXiv 1706.02515 (32 digits, as the paper's code, jax.nn and PyTorch).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -824,7 +824,7 @@ def _check_axis(name: str, x: Array, axis: int) -> int:
     """``axis`` as a non-negative index into x's axes; ValueError for a 0-d x or an axis out of range."""
     if x.ndim == 0:
         raise ValueError(f"{name}: the input is 0-d (a scalar); it needs an axis to split")
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -x.ndim <= axis < x.ndim:
+    if not -x.ndim <= axis < x.ndim:  # an int: check_types has run
         raise ValueError(f"{name}: axis {axis!r} is out of range for a {x.ndim}-d input "
                          f"(allowed: -{x.ndim} .. {x.ndim - 1})")
     return int(axis) % x.ndim
@@ -833,8 +833,7 @@ def _check_axis(name: str, x: Array, axis: int) -> int:
 def _split_pieces(x: Array, num_pieces: int, axis: int) -> Array:
     axis = _check_axis("maxout", x, axis)
     size = x.shape[axis]
-    if isinstance(num_pieces, bool) or not isinstance(num_pieces, (int, np.integer)) or num_pieces < 1 \
-            or size % num_pieces:
+    if num_pieces < 1 or size % num_pieces:  # an int: check_types has run
         raise ValueError(
             f"maxout: axis {axis} has size {size}, which num_pieces={num_pieces} must divide "
             f"(allowed: a positive divisor of {size})"
@@ -869,9 +868,10 @@ def maxout(x: ArrayLike, *, num_pieces: int = 2, axis: int = -1) -> Array:
     >>> maxout(jnp.array([1.0, 3.0, -2.0, -5.0], jnp.float32), num_pieces=2)
     Array([ 3., -2.], dtype=float32)
     """
-    x = as_float(x)
+    check_types("maxout", {"num_pieces": 2, "axis": -1}, {"num_pieces": num_pieces, "axis": axis})
+    x = as_float(x, "maxout")
     _check_axis("maxout", x, axis)
-    return _maxout(x, num_pieces, axis)
+    return _maxout(x, int(num_pieces), int(axis))
 
 
 def glu(x: ArrayLike, *, axis: int = -1) -> Array:
@@ -880,7 +880,8 @@ def glu(x: ArrayLike, *, axis: int = -1) -> Array:
     Derivative by composition of the hand-written sigmoid: d/da = σ(b), d/db = a σ(b)(1 - σ(b)).
     Its one hyperparameter, ``axis``, is an integer (static): no hyperparameter derivative.
     """
-    x = as_float(x)
+    check_types("glu", {"axis": -1}, {"axis": axis})
+    x = as_float(x, "glu")
     axis = _check_axis("glu", x, axis)
     if x.shape[axis] % 2:
         raise ValueError(f"glu: axis {axis} has odd size {x.shape[axis]}; it must be even (two halves)")

@@ -47,16 +47,74 @@ def _reject_complex(what: str, dtype) -> None:
                         f"drop the imaginary part: pass jnp.real(z) and jnp.imag(z) explicitly")
 
 
-def as_float(x: ArrayLike) -> Array:
+def as_float(x: ArrayLike, name: str = "activation") -> Array:
     """``x`` as a JAX array of a floating dtype (integers and bools become the default float).
 
-    Raises TypeError for complex input rather than dropping its imaginary part.
+    Array-likes (lists, tuples, numpy arrays, Python numbers) are converted, as jax.nn does. Raises
+    TypeError for complex input (rather than dropping its imaginary part) and for anything that is not
+    numeric (a string, None, an object array), naming ``name``.
     """
+    if not isinstance(x, jax.Array):  # a list, tuple, numpy array or Python number: numeric, or a clear error
+        try:
+            dtype = np.asarray(x).dtype
+            numeric = jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)
+        except (TypeError, ValueError):  # ragged lists
+            numeric = False
+        if not numeric or x is None:
+            raise TypeError(f"{name}: the input must be a real number or array, got {_short(x)} ({type(x).__name__})")
     x = jnp.asarray(x)
-    _reject_complex("the input", x.dtype)
+    _reject_complex(f"{name}: the input", x.dtype)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return x
+
+
+def _short(v: Any) -> str:
+    """repr(v), cut to one short line for an error message."""
+    text = " ".join(repr(v).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_types(name: str, defaults: dict[str, Any], params: dict[str, Any]) -> None:
+    """TypeError unless each hyperparameter has the kind of its default: a bool default takes only a
+    real bool (True/False), an int default only an int (not a bool, not a float such as 2.0), a float
+    default a real number or real array (not a bool, string, None or complex). Others (a PRNG key) are
+    not checked here.
+
+    Checked before any work, so that e.g. ``gelu(approximate='False')`` cannot silently mean True.
+    """
+    for k, default in defaults.items():
+        v = params[k]
+        if isinstance(default, bool):
+            if not isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"{name}: {k} must be True or False, got {_short(v)} ({type(v).__name__})")
+        elif isinstance(default, int):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name}: {k} must be an integer, got {_short(v)} ({type(v).__name__})")
+        elif isinstance(default, float):
+            dtype = _real_number_dtype(v)
+            if dtype is None:
+                raise TypeError(f"{name}: {k} must be a real number (or a real array that broadcasts to the "
+                                f"input), got {_short(v)} ({type(v).__name__})")
+            _reject_complex(f"{name}: {k}", dtype)
+
+
+def _real_number_dtype(v: Any):
+    """The dtype of a numeric hyperparameter value (complex included: the caller names that case),
+    or None if ``v`` is a bool, a string, None or anything else that is not a number or numeric array."""
+    if isinstance(v, (bool, np.bool_, str, bytes)) or v is None:
+        return None
+    if isinstance(v, (int, float, complex)):
+        return np.result_type(v)
+    dtype = getattr(v, "dtype", None)  # numpy and JAX arrays and scalars, tracers included
+    if dtype is None:
+        try:
+            dtype = np.asarray(v).dtype  # a list or tuple of numbers
+        except (TypeError, ValueError):
+            return None
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.inexact)):
+        return None  # bool arrays, object arrays, PRNG keys
+    return dtype
 
 
 def compute_dtype(dtype) -> jnp.dtype:
@@ -186,11 +244,7 @@ class Elementwise:
 
     def _float_hyperparameter(self, name: str, value: Any, x: Array) -> Array:
         """A float hyperparameter as an array of x's compute dtype, scalar or broadcast to x's shape."""
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{self.__name__}: {name} must be a real number, got {value!r}")
-        a = jnp.asarray(value)
-        _reject_complex(f"{self.__name__}: {name}", a.dtype)
-        a = a.astype(compute_dtype(x.dtype))
+        a = jnp.asarray(value).astype(compute_dtype(x.dtype))
         if a.ndim and a.shape != x.shape:
             try:
                 shape = jnp.broadcast_shapes(a.shape, x.shape)
@@ -202,11 +256,15 @@ class Elementwise:
             a = jnp.broadcast_to(a, x.shape)  # explicit: rank promotion may be strict
         return a
 
+    def validate(self, params: dict[str, Any]) -> None:
+        """TypeError for a hyperparameter of the wrong kind, ValueError for a value its checks reject."""
+        check_types(self.__name__, self.hyperparameters, params)
+        run_checks(self.__name__, self._checks, params)
+
     def _prepare(self, x: ArrayLike, hyperparameters: dict[str, Any]) -> tuple[Array, dict[str, Any]]:
         params = bind(self.__name__, self._signature, hyperparameters)
-        _reject_complex(f"{self.__name__}: the input", jnp.result_type(x))
-        x = as_float(x)
-        run_checks(self.__name__, self._checks, params)
+        self.validate(params)
+        x = as_float(x, self.__name__)
         for k in self._float_names:
             params[k] = self._float_hyperparameter(k, params[k], x)
         return x, params
