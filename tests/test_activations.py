@@ -6,6 +6,8 @@ a plain reference formula in ``reference_formulas.py``.
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -127,11 +129,49 @@ def test_low_precision_is_close_to_float64(name, hp, dtype):
     np.testing.assert_array_less(np.abs(d - d64), 4 * eps * (np.abs(d64) + np.abs(x64) + 1.0) + tiny)
 
 
-@pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
-def test_nan_in_gives_nan_out(name, hp):
-    x = jnp.array([jnp.nan, 1.0, jnp.nan], jnp.float32)
-    y = ours(name, hp)(x)
-    assert bool(jnp.isnan(y[0])) and bool(jnp.isnan(y[2])) and not bool(jnp.isnan(y[1]))
+NAN_CASES = [(n, {}) for n in jaxacts.names()] + [("gelu", {"approximate": True}),
+                                                  ("rrelu", {"training": True, "key": 0})]  # key: the seed of a PRNG key
+
+
+@functools.lru_cache(maxsize=None)
+def _nan_program(name, static_items, dtype):
+    """Every quantity of ``name`` at a vector of points: the value, the derivative in each variable
+    (x, then the float hyperparameters) and every second derivative in each ordered pair of them, in
+    reverse mode, plus the second derivative in x in forward-over-reverse mode."""
+    f = jaxacts.get(name)
+    floats = jaxacts.info(name).differentiable_hyperparameters
+    static = {k: jax.random.key(v) if k == "key" else v for k, v in static_items}
+    elementwise = jaxacts.info(name).elementwise
+    # maxout and glu take pairs: the points go in as the first entry of a pair with a fixed 0.3.
+    scalar = (lambda v, *h: f(v, **static, **dict(zip(floats, h)))) if elementwise else \
+        (lambda v: f(jnp.stack([v, jnp.asarray(0.3, v.dtype)])).sum())
+    n = 1 + len(floats)
+    out = {"value": scalar}
+    for i in range(n):
+        out[f"d{i}"] = jax.grad(scalar, argnums=i)
+        for j in range(n):
+            out[f"d{i}d{j}"] = jax.grad(jax.grad(scalar, argnums=i), argnums=j)
+    out["forward d0d0"] = jax.jacfwd(jax.grad(scalar))
+    axes = (0,) + (None,) * len(floats)
+    return jax.jit(lambda x, *h: {k: jax.vmap(g, in_axes=axes)(x, *h) for k, g in out.items()})
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("name,hp", NAN_CASES, ids=[n + "".join(f"-{k}" for k in hp) for n, hp in NAN_CASES])
+def test_nan_in_gives_nan_out_in_every_derivative(name, hp, dtype):
+    # Issue 21, item 5: jax.grad(squareplus)(nan) was 0.882, relu'(nan) 0, identity'(nan) 1.
+    info = jaxacts.info(name)
+    full = {**info.hyperparameters, **hp}
+    floats = info.differentiable_hyperparameters
+    h = [jnp.asarray(full[k], jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype) for k in floats]
+    static = tuple((k, v) for k, v in hp.items() if k not in floats)
+    x = jnp.array([jnp.nan, 0.7, -0.7], dtype)  # 0.7: no kink of any activation at these
+    got = _nan_program(name, static, jnp.dtype(dtype))(x, *h)
+    assert set(got) >= {"value", "d0", "d0d0"} and len(got) == 2 + (1 + len(floats)) * (2 + len(floats))
+    for quantity, values in got.items():
+        values = np.asarray(values.astype(jnp.float32))
+        assert np.isnan(values[0]), f"{name} {quantity} at NaN in {jnp.dtype(dtype).name}: {values[0]}"
+        assert np.all(np.isfinite(values[1:])), f"{name} {quantity} at +-0.7: {values[1:]}"
 
 
 @pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)

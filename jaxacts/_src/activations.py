@@ -25,7 +25,7 @@ import numpy as np
 from jax import Array, lax
 from jax.typing import ArrayLike
 
-from jaxacts._src.elementwise import as_float, check_types, elementwise
+from jaxacts._src.elementwise import as_float, check_types, elementwise, nan_at_nan
 
 # Klambauer et al. 2017, arXiv 1706.02515 (32 digits, as the paper's code, jax.nn and PyTorch).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -854,7 +854,8 @@ def _maxout_jvp(num_pieces, axis, primals, tangents):
     # The gradient goes to the first maximal piece only (as torch.max's index); jnp.max splits ties.
     index = jnp.expand_dims(jnp.argmax(pieces, axis=ax + 1), ax + 1)
     take = lambda a: jnp.take_along_axis(_split_pieces(a, num_pieces, axis)[0], index, axis=ax + 1).squeeze(ax + 1)
-    return take(x), take(t)
+    y = take(x)  # a NaN piece is the group's argmax: the tangent through it is NaN, as for elementwise ones
+    return y, take(t) * nan_at_nan(jnp.ones_like(y), y)
 
 
 def maxout(x: ArrayLike, *, num_pieces: int = 2, axis: int = -1) -> Array:
@@ -886,4 +887,4 @@ def glu(x: ArrayLike, *, axis: int = -1) -> Array:
     if x.shape[axis] % 2:
         raise ValueError(f"glu: axis {axis} has odd size {x.shape[axis]}; it must be even (two halves)")
     a, b = jnp.split(x, 2, axis=axis)
-    return a * sigmoid(b)
+    return identity(a) * sigmoid(b)  # identity: d/da is sigma(b), and NaN where a is NaN

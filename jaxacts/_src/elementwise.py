@@ -152,6 +152,39 @@ def bind(name: str, signature: inspect.Signature, given: dict[str, Any]) -> dict
     return params
 
 
+def _nan_mask(x: Array, dtype) -> Array:
+    return jnp.where(jnp.isnan(x), jnp.nan, 1.0).astype(dtype)
+
+
+@jax.custom_jvp
+def nan_at_nan(d: Array, x: Array, *hyperparameters: Array) -> Array:
+    """``d``, and NaN where ``x`` is NaN: a derivative at a NaN input is NaN.
+
+    Rules such as relu's ``x > 0`` or identity's 1 would give a number there (a NaN input would get a
+    zero or finite gradient, and training would not see it). Applied by the machinery to every
+    hand-written derivative, as a ``where`` (not a product with a NaN mask: XLA rewrites
+    ``float(x > 0) * mask`` as ``select(x > 0, mask, 0)``, which drops the NaN).
+
+    Its own derivative (the second derivatives: d2f/dx2, mixed, d2f/dh2) is the derivative of ``d``
+    times a mask (1, NaN at a NaN input), plus each tangent of x and of the hyperparameters times
+    ``mask - 1`` (0, NaN at a NaN input): products, linear in the tangents, because reverse mode
+    transposes only what is linear in them (a ``where`` with a NaN branch there is a constant that it
+    drops). The terms in x and h make the second derivatives NaN also where ``d`` does not move
+    (relu's rule is constant in x, leaky_relu's partial in the slope): that is why ``x`` and the
+    hyperparameters are arguments.
+    """
+    return jnp.where(jnp.isnan(x), jnp.nan, d).astype(d.dtype)
+
+
+@nan_at_nan.defjvp
+def _nan_at_nan_jvp(primals, tangents):
+    d, x, *_ = primals
+    mask = _nan_mask(x, d.dtype)
+    at_nan = mask - 1.0  # 0, NaN where x is NaN
+    tangent = functools.reduce(jnp.add, [t.astype(d.dtype) * at_nan for t in tangents[1:]], tangents[0] * mask)
+    return nan_at_nan(d, x), tangent
+
+
 def _is_symbolic_zero(t) -> bool:
     return isinstance(t, jax.custom_derivatives.SymbolicZero)
 
@@ -234,11 +267,11 @@ class Elementwise:
             y = self._value(xc, **kwargs)
         else:
             y = self._value(xc, **kwargs)
-            dy = self._derivative(xc, y, **kwargs)
+            dy = nan_at_nan(self._derivative(xc, y, **kwargs), xc, *hp)
             terms.append(dy * tx.astype(dy.dtype))
         for name, t in zip(self._float_names, thp):
             if not _is_symbolic_zero(t):
-                terms.append(self._partials[name](xc, y, **kwargs) * t)
+                terms.append(nan_at_nan(self._partials[name](xc, y, **kwargs), xc, *hp) * t)
         tangent = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
         return y.astype(x.dtype), tangent.astype(x.dtype)
 
@@ -282,7 +315,7 @@ class Elementwise:
         xc = x.astype(compute_dtype(x.dtype))
         y = self._value(xc, **params)
         rule = self._derivative if wrt == "x" else self._partials[wrt]
-        return jnp.broadcast_to(rule(xc, y, **params), x.shape).astype(x.dtype)
+        return jnp.broadcast_to(nan_at_nan(rule(xc, y, **params), xc), x.shape).astype(x.dtype)
 
     def __repr__(self) -> str:
         return f"<activation {self.__name__}{self._signature}>"
