@@ -426,6 +426,28 @@ def _expm1_neg(x: Array) -> Array:
     return jnp.expm1(jnp.minimum(x, 0.0))
 
 
+@jax.custom_jvp
+def _expm1(u: Array) -> Array:
+    """e^u - 1 whose derivative is e^u, for derivative rules that are differentiated again.
+
+    JAX differentiates expm1 to expm1(u) + 1, which cancels in the left tail (float32: 5.96e-8 for
+    e^-17, 0 for e^-20; float64: 0 from u = -40). The value is expm1's, so it costs nothing where the
+    rule is not differentiated; value functions keep plain expm1 (their derivative is hand-written).
+    """
+    return jnp.expm1(u)
+
+
+@_expm1.defjvp
+def _expm1_jvp(primals, tangents):
+    (u,), (t,) = primals, tangents
+    return _expm1(u), jnp.exp(u) * t
+
+
+def _expm1_neg_rule(x: Array) -> Array:
+    """_expm1_neg for derivative rules: the same value, an exact derivative e^x (x < 0)."""
+    return _expm1(jnp.minimum(x, 0.0))
+
+
 @elementwise(checks=[_nonnegative("alpha")])
 def elu(x: ArrayLike, *, alpha: float = 1.0) -> Array:
     r"""Exponential linear unit (Clevert et al. 2015): :math:`x` for x > 0, :math:`\alpha(e^x - 1)` otherwise.
@@ -444,7 +466,7 @@ def _elu_derivative(x, y, *, alpha):
 
 @elu.defpartial("alpha")
 def _elu_d_alpha(x, y, *, alpha):
-    return jnp.where(x > 0, 0.0, _expm1_neg(x))
+    return jnp.where(x > 0, 0.0, _expm1_neg_rule(x))
 
 
 @elementwise(checks=[_nonnegative("alpha"), _positive("scale")])
@@ -470,12 +492,12 @@ def _selu_derivative(x, y, *, alpha, scale):
 
 @selu.defpartial("alpha")
 def _selu_d_alpha(x, y, *, alpha, scale):
-    return jnp.where(x > 0, 0.0, scale * _expm1_neg(x))
+    return jnp.where(x > 0, 0.0, scale * _expm1_neg_rule(x))
 
 
 @selu.defpartial("scale")
 def _selu_d_scale(x, y, *, alpha, scale):
-    return jnp.where(x > 0, x, alpha * _expm1_neg(x))
+    return jnp.where(x > 0, x, alpha * _expm1_neg_rule(x))
 
 
 # u^2 * sum_k c_k u^k = expm1(u) - u e^u, c_k = -(k + 1)/(k + 2)! (the Taylor series; |u| <= 1/2).
@@ -508,7 +530,9 @@ def _celu_d_alpha(x, y, *, alpha):
     us = jnp.where(small, u, 0.0)  # the series never sees a large u (its powers would overflow)
     ul = jnp.where(small, -1.0, u)
     series = us * us * _horner(_CELU_SERIES, us)
-    direct = jnp.expm1(ul) - ul * jnp.exp(ul)
+    # Differentiated (d2f/dx dalpha, d2f/dalpha2): e^u - (e^u + u e^u) leaves -u e^u exactly, where
+    # jnp.expm1's derivative expm1(u) + 1 would cancel (2.5% off at x = -20, alpha = 0.5).
+    direct = _expm1(ul) - ul * jnp.exp(ul)
     return jnp.where(x > 0, 0.0, jnp.where(small, series, direct))
 
 
