@@ -6,6 +6,8 @@ a plain reference formula in ``reference_formulas.py``.
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,7 @@ import pytest
 import scipy.optimize
 
 import jaxacts
+from jaxacts import specs
 from tests.reference_formulas import EXTRA_CASES, JAX, NUMPY, REFERENCE, kinks
 
 ELEMENTWISE = jaxacts.names(elementwise=True)
@@ -126,11 +129,49 @@ def test_low_precision_is_close_to_float64(name, hp, dtype):
     np.testing.assert_array_less(np.abs(d - d64), 4 * eps * (np.abs(d64) + np.abs(x64) + 1.0) + tiny)
 
 
-@pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
-def test_nan_in_gives_nan_out(name, hp):
-    x = jnp.array([jnp.nan, 1.0, jnp.nan], jnp.float32)
-    y = ours(name, hp)(x)
-    assert bool(jnp.isnan(y[0])) and bool(jnp.isnan(y[2])) and not bool(jnp.isnan(y[1]))
+NAN_CASES = [(n, {}) for n in jaxacts.names()] + [("gelu", {"approximate": True}),
+                                                  ("rrelu", {"training": True, "key": 0})]  # key: the seed of a PRNG key
+
+
+@functools.lru_cache(maxsize=None)
+def _nan_program(name, static_items, dtype):
+    """Every quantity of ``name`` at a vector of points: the value, the derivative in each variable
+    (x, then the float hyperparameters) and every second derivative in each ordered pair of them, in
+    reverse mode, plus the second derivative in x in forward-over-reverse mode."""
+    f = jaxacts.get(name)
+    floats = jaxacts.info(name).differentiable_hyperparameters
+    static = {k: jax.random.key(v) if k == "key" else v for k, v in static_items}
+    elementwise = jaxacts.info(name).elementwise
+    # maxout and glu take pairs: the points go in as the first entry of a pair with a fixed 0.3.
+    scalar = (lambda v, *h: f(v, **static, **dict(zip(floats, h)))) if elementwise else \
+        (lambda v: f(jnp.stack([v, jnp.asarray(0.3, v.dtype)])).sum())
+    n = 1 + len(floats)
+    out = {"value": scalar}
+    for i in range(n):
+        out[f"d{i}"] = jax.grad(scalar, argnums=i)
+        for j in range(n):
+            out[f"d{i}d{j}"] = jax.grad(jax.grad(scalar, argnums=i), argnums=j)
+    out["forward d0d0"] = jax.jacfwd(jax.grad(scalar))
+    axes = (0,) + (None,) * len(floats)
+    return jax.jit(lambda x, *h: {k: jax.vmap(g, in_axes=axes)(x, *h) for k, g in out.items()})
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("name,hp", NAN_CASES, ids=[n + "".join(f"-{k}" for k in hp) for n, hp in NAN_CASES])
+def test_nan_in_gives_nan_out_in_every_derivative(name, hp, dtype):
+    # Issue 21, item 5: jax.grad(squareplus)(nan) was 0.882, relu'(nan) 0, identity'(nan) 1.
+    info = jaxacts.info(name)
+    full = {**info.hyperparameters, **hp}
+    floats = info.differentiable_hyperparameters
+    h = [jnp.asarray(full[k], jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype) for k in floats]
+    static = tuple((k, v) for k, v in hp.items() if k not in floats)
+    x = jnp.array([jnp.nan, 0.7, -0.7], dtype)  # 0.7: no kink of any activation at these
+    got = _nan_program(name, static, jnp.dtype(dtype))(x, *h)
+    assert set(got) >= {"value", "d0", "d0d0"} and len(got) == 2 + (1 + len(floats)) * (2 + len(floats))
+    for quantity, values in got.items():
+        values = np.asarray(values.astype(jnp.float32))
+        assert np.isnan(values[0]), f"{name} {quantity} at NaN in {jnp.dtype(dtype).name}: {values[0]}"
+        assert np.all(np.isfinite(values[1:])), f"{name} {quantity} at +-0.7: {values[1:]}"
 
 
 @pytest.mark.parametrize("name,hp", CASES, ids=CASE_IDS)
@@ -330,6 +371,77 @@ def test_structural_errors():
         jaxacts.glu(jnp.ones((2, 3)))
     with pytest.raises(ValueError, match="not elementwise"):
         jaxacts.derivative("maxout")
+
+
+def one_line_error(kind, match, call):
+    """``call()`` raises ``kind`` with a one-line message matching ``match``."""
+    with pytest.raises(kind, match=match) as e:
+        call()
+    assert "\n" not in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("value", [1e400, float("inf"), float("-inf"), float("nan")])
+def test_non_finite_hyperparameter_says_it_must_be_finite(value):
+    # Issue 21, item 4: a spec with alpha=1e400 said "alpha='inf' is not a number" (formatted to 'inf',
+    # which did not parse back).
+    one_line_error(ValueError, "elu: alpha must be finite", lambda: jaxacts.elu(jnp.ones(2), alpha=value))
+    one_line_error(ValueError, "alpha must be finite", lambda: jaxacts.get("elu", alpha=value))
+    text = "1e400" if value == 1e400 else repr(value)
+    from jaxacts.models import ModelConfig
+
+    for spec in (f"elu(alpha={text})", f"elu(alpha=[0.5, {text}])", f"elu(alpha=learn({text}))"):
+        one_line_error(ValueError, r"alpha=.*not finite; give (a )?finite number", lambda: ModelConfig(activation=spec))
+
+
+@pytest.mark.parametrize("bad", ["False", "yes", 1.0, 0.5, 1, 0, None, np.float32(1.0)])
+def test_bool_hyperparameters_take_only_bools(bad):
+    # Issue 21, item 7: gelu(approximate='False') used the tanh approximation (any truthy value did).
+    x = jnp.linspace(-2.0, 2.0, 5)
+    one_line_error(TypeError, "gelu: approximate must be True or False", lambda: jaxacts.gelu(x, approximate=bad))
+    one_line_error(TypeError, "approximate must be True or False", lambda: jaxacts.get("gelu", approximate=bad))
+    one_line_error(TypeError, "rrelu: training must be True or False", lambda: jaxacts.rrelu(x, training=bad))
+    for ok in (True, False, np.bool_(True)):
+        jaxacts.gelu(x, approximate=ok)
+
+
+@pytest.mark.parametrize("spec", ["gelu(approximate=1.0)", "gelu(approximate=1)", "gelu(approximate=0.5)",
+                                  "gelu(approximate=[0.0, 1.0])", "rrelu(training=1)", "elu(alpha=True)"])
+def test_specs_take_bools_only_for_bool_hyperparameters(spec):
+    from jaxacts.models import ModelConfig
+
+    one_line_error(ValueError, "must be (True or False|a real number)", lambda: ModelConfig(activation=spec))
+    one_line_error(ValueError, "must be (True or False|a real number)", lambda: specs.get_spec(spec))
+    ModelConfig(activation="gelu(approximate=True)")
+    assert specs.parse_spec("maxout(num_pieces=2)")[1] == {"num_pieces": 2}  # an int stays an int
+    assert specs.parse_spec("elu(alpha=1)")[1] == {"alpha": 1.0}  # a float hyperparameter: a float
+
+
+@pytest.mark.parametrize("call,kind,match", [
+    (lambda: jaxacts.maxout(jnp.ones(4), num_pieces=2.0), TypeError, "maxout: num_pieces must be an integer"),
+    (lambda: jaxacts.maxout(jnp.ones(4), num_pieces=True), TypeError, "maxout: num_pieces must be an integer"),
+    (lambda: jaxacts.maxout(jnp.ones(4), axis=1.0), TypeError, "maxout: axis must be an integer"),
+    (lambda: jaxacts.get("maxout", axis=1.0), TypeError, "maxout: axis must be an integer"),
+    (lambda: jaxacts.glu(jnp.ones(4), axis="a"), TypeError, "glu: axis must be an integer"),
+    (lambda: jaxacts.elu(jnp.ones(2), alpha="a"), TypeError, "elu: alpha must be a real number"),
+    (lambda: jaxacts.elu(jnp.ones(2), alpha=None), TypeError, "elu: alpha must be a real number"),
+    (lambda: jaxacts.get("elu", alpha="0.5"), TypeError, "elu: alpha must be a real number"),
+    (lambda: jaxacts.elu(jnp.ones(2), alpha=1j), TypeError, "elu: alpha is complex"),
+    (lambda: jaxacts.softplus(jnp.ones(2), beta=jnp.array([True, False])), TypeError, "beta must be a real number"),
+    (lambda: jaxacts.relu("abc"), TypeError, "relu: the input must be a real number or array, got 'abc'"),
+    (lambda: jaxacts.relu(None), TypeError, "relu: the input must be a real number or array"),
+    (lambda: jaxacts.relu([1.0, "a"]), TypeError, "relu: the input must be a real number or array"),
+    (lambda: jaxacts.maxout("abcd"), TypeError, "maxout: the input must be a real number or array"),
+])
+def test_library_calls_with_values_of_the_wrong_kind_are_one_line_errors(call, kind, match):
+    # Issue 21, "unclear": numpy's "ufunc 'isfinite' not supported", "data type 'abc' not understood",
+    # "axis 1.0 is out of range", "num_pieces=2.0 must divide".
+    one_line_error(kind, match, call)
+
+
+def test_array_likes_are_converted_as_in_jax_nn():
+    chex.assert_trees_all_equal(jaxacts.relu([1.0, -2.0]), jnp.array([1.0, 0.0]))
+    chex.assert_trees_all_equal(jaxacts.elu((0.0, -1.0), alpha=2.0), jaxacts.elu(jnp.array([0.0, -1.0]), alpha=2.0))
+    chex.assert_trees_all_equal(jaxacts.maxout([1.0, 3.0]), jnp.array([3.0]))
 
 
 # ----------------------------------------------------------------------------- rrelu, maxout, glu, prelu

@@ -47,16 +47,74 @@ def _reject_complex(what: str, dtype) -> None:
                         f"drop the imaginary part: pass jnp.real(z) and jnp.imag(z) explicitly")
 
 
-def as_float(x: ArrayLike) -> Array:
+def as_float(x: ArrayLike, name: str = "activation") -> Array:
     """``x`` as a JAX array of a floating dtype (integers and bools become the default float).
 
-    Raises TypeError for complex input rather than dropping its imaginary part.
+    Array-likes (lists, tuples, numpy arrays, Python numbers) are converted, as jax.nn does. Raises
+    TypeError for complex input (rather than dropping its imaginary part) and for anything that is not
+    numeric (a string, None, an object array), naming ``name``.
     """
+    if not isinstance(x, jax.Array):  # a list, tuple, numpy array or Python number: numeric, or a clear error
+        try:
+            dtype = np.asarray(x).dtype
+            numeric = jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)
+        except (TypeError, ValueError):  # ragged lists
+            numeric = False
+        if not numeric or x is None:
+            raise TypeError(f"{name}: the input must be a real number or array, got {_short(x)} ({type(x).__name__})")
     x = jnp.asarray(x)
-    _reject_complex("the input", x.dtype)
+    _reject_complex(f"{name}: the input", x.dtype)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return x
+
+
+def _short(v: Any) -> str:
+    """repr(v), cut to one short line for an error message."""
+    text = " ".join(repr(v).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_types(name: str, defaults: dict[str, Any], params: dict[str, Any]) -> None:
+    """TypeError unless each hyperparameter has the kind of its default: a bool default takes only a
+    real bool (True/False), an int default only an int (not a bool, not a float such as 2.0), a float
+    default a real number or real array (not a bool, string, None or complex). Others (a PRNG key) are
+    not checked here.
+
+    Checked before any work, so that e.g. ``gelu(approximate='False')`` cannot silently mean True.
+    """
+    for k, default in defaults.items():
+        v = params[k]
+        if isinstance(default, bool):
+            if not isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"{name}: {k} must be True or False, got {_short(v)} ({type(v).__name__})")
+        elif isinstance(default, int):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name}: {k} must be an integer, got {_short(v)} ({type(v).__name__})")
+        elif isinstance(default, float):
+            dtype = _real_number_dtype(v)
+            if dtype is None:
+                raise TypeError(f"{name}: {k} must be a real number (or a real array that broadcasts to the "
+                                f"input), got {_short(v)} ({type(v).__name__})")
+            _reject_complex(f"{name}: {k}", dtype)
+
+
+def _real_number_dtype(v: Any):
+    """The dtype of a numeric hyperparameter value (complex included: the caller names that case),
+    or None if ``v`` is a bool, a string, None or anything else that is not a number or numeric array."""
+    if isinstance(v, (bool, np.bool_, str, bytes)) or v is None:
+        return None
+    if isinstance(v, (int, float, complex)):
+        return np.result_type(v)
+    dtype = getattr(v, "dtype", None)  # numpy and JAX arrays and scalars, tracers included
+    if dtype is None:
+        try:
+            dtype = np.asarray(v).dtype  # a list or tuple of numbers
+        except (TypeError, ValueError):
+            return None
+    if not (jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.inexact)):
+        return None  # bool arrays, object arrays, PRNG keys
+    return dtype
 
 
 def compute_dtype(dtype) -> jnp.dtype:
@@ -92,6 +150,39 @@ def bind(name: str, signature: inspect.Signature, given: dict[str, Any]) -> dict
     params = {k: signature.parameters[k].default for k in allowed}
     params.update(given)
     return params
+
+
+def _nan_mask(x: Array, dtype) -> Array:
+    return jnp.where(jnp.isnan(x), jnp.nan, 1.0).astype(dtype)
+
+
+@jax.custom_jvp
+def nan_at_nan(d: Array, x: Array, *hyperparameters: Array) -> Array:
+    """``d``, and NaN where ``x`` is NaN: a derivative at a NaN input is NaN.
+
+    Rules such as relu's ``x > 0`` or identity's 1 would give a number there (a NaN input would get a
+    zero or finite gradient, and training would not see it). Applied by the machinery to every
+    hand-written derivative, as a ``where`` (not a product with a NaN mask: XLA rewrites
+    ``float(x > 0) * mask`` as ``select(x > 0, mask, 0)``, which drops the NaN).
+
+    Its own derivative (the second derivatives: d2f/dx2, mixed, d2f/dh2) is the derivative of ``d``
+    times a mask (1, NaN at a NaN input), plus each tangent of x and of the hyperparameters times
+    ``mask - 1`` (0, NaN at a NaN input): products, linear in the tangents, because reverse mode
+    transposes only what is linear in them (a ``where`` with a NaN branch there is a constant that it
+    drops). The terms in x and h make the second derivatives NaN also where ``d`` does not move
+    (relu's rule is constant in x, leaky_relu's partial in the slope): that is why ``x`` and the
+    hyperparameters are arguments.
+    """
+    return jnp.where(jnp.isnan(x), jnp.nan, d).astype(d.dtype)
+
+
+@nan_at_nan.defjvp
+def _nan_at_nan_jvp(primals, tangents):
+    d, x, *_ = primals
+    mask = _nan_mask(x, d.dtype)
+    at_nan = mask - 1.0  # 0, NaN where x is NaN
+    tangent = functools.reduce(jnp.add, [t.astype(d.dtype) * at_nan for t in tangents[1:]], tangents[0] * mask)
+    return nan_at_nan(d, x), tangent
 
 
 def _is_symbolic_zero(t) -> bool:
@@ -176,21 +267,17 @@ class Elementwise:
             y = self._value(xc, **kwargs)
         else:
             y = self._value(xc, **kwargs)
-            dy = self._derivative(xc, y, **kwargs)
+            dy = nan_at_nan(self._derivative(xc, y, **kwargs), xc, *hp)
             terms.append(dy * tx.astype(dy.dtype))
         for name, t in zip(self._float_names, thp):
             if not _is_symbolic_zero(t):
-                terms.append(self._partials[name](xc, y, **kwargs) * t)
+                terms.append(nan_at_nan(self._partials[name](xc, y, **kwargs), xc, *hp) * t)
         tangent = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
         return y.astype(x.dtype), tangent.astype(x.dtype)
 
     def _float_hyperparameter(self, name: str, value: Any, x: Array) -> Array:
         """A float hyperparameter as an array of x's compute dtype, scalar or broadcast to x's shape."""
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{self.__name__}: {name} must be a real number, got {value!r}")
-        a = jnp.asarray(value)
-        _reject_complex(f"{self.__name__}: {name}", a.dtype)
-        a = a.astype(compute_dtype(x.dtype))
+        a = jnp.asarray(value).astype(compute_dtype(x.dtype))
         if a.ndim and a.shape != x.shape:
             try:
                 shape = jnp.broadcast_shapes(a.shape, x.shape)
@@ -202,11 +289,15 @@ class Elementwise:
             a = jnp.broadcast_to(a, x.shape)  # explicit: rank promotion may be strict
         return a
 
+    def validate(self, params: dict[str, Any]) -> None:
+        """TypeError for a hyperparameter of the wrong kind, ValueError for a value its checks reject."""
+        check_types(self.__name__, self.hyperparameters, params)
+        run_checks(self.__name__, self._checks, params)
+
     def _prepare(self, x: ArrayLike, hyperparameters: dict[str, Any]) -> tuple[Array, dict[str, Any]]:
         params = bind(self.__name__, self._signature, hyperparameters)
-        _reject_complex(f"{self.__name__}: the input", jnp.result_type(x))
-        x = as_float(x)
-        run_checks(self.__name__, self._checks, params)
+        self.validate(params)
+        x = as_float(x, self.__name__)
         for k in self._float_names:
             params[k] = self._float_hyperparameter(k, params[k], x)
         return x, params
@@ -224,7 +315,7 @@ class Elementwise:
         xc = x.astype(compute_dtype(x.dtype))
         y = self._value(xc, **params)
         rule = self._derivative if wrt == "x" else self._partials[wrt]
-        return jnp.broadcast_to(rule(xc, y, **params), x.shape).astype(x.dtype)
+        return jnp.broadcast_to(nan_at_nan(rule(xc, y, **params), xc), x.shape).astype(x.dtype)
 
     def __repr__(self) -> str:
         return f"<activation {self.__name__}{self._signature}>"

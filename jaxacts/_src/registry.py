@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jaxacts._src import activations as A
-from jaxacts._src.elementwise import Elementwise, bind, run_checks
+from jaxacts._src.elementwise import Elementwise, bind, check_types
 
 INF = math.inf
 
@@ -216,12 +216,12 @@ def _bound(fn: Callable, name: str, hyperparameters: dict[str, Any]) -> Callable
     entry = _REGISTRY[name]
     if isinstance(entry.fn, Elementwise):
         # Validate now, so a bad value fails at get() and not deep inside a training step.
-        params = bind(name, inspect.signature(entry.fn), hyperparameters)
-        run_checks(name, entry.fn._checks, params)
+        entry.fn.validate(bind(name, inspect.signature(entry.fn), hyperparameters))
     else:
         unknown = sorted(set(hyperparameters) - set(entry.hyperparameters))
         if unknown:
             raise TypeError(f"{name}() got unknown hyperparameter(s) {unknown}; it takes {list(entry.hyperparameters)}")
+        check_types(name, entry.hyperparameters, {**entry.hyperparameters, **hyperparameters})
     bound = functools.partial(fn, **hyperparameters)
     functools.update_wrapper(bound, fn)
     return bound
@@ -322,22 +322,51 @@ def split_top_level(text: str, sep: str = ",") -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+_NON_FINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
+
+
 def _literal(text: str, spec: str, key: str):
+    """A value of a spec: a number (an int stays an int), True/False, or a list of numbers (a tuple of floats).
+
+    Non-finite numbers (``inf``, ``nan``, ``1e400``) are rejected here, naming the hyperparameter:
+    no activation takes them, and formatted back (``repr(inf)`` is ``inf``) they would not parse.
+    """
     import ast
 
+    shown = text.strip()
+    if any(item.strip().lower() in _NON_FINITE for item in shown.strip("[]").split(",")):  # a value or a list
+        raise ValueError(f"activation {spec!r}: {key}={shown} is not finite; give a finite number")
     try:
-        value = ast.literal_eval(text.strip())
+        value = ast.literal_eval(shown)
     except (ValueError, SyntaxError):
-        raise ValueError(f"activation {spec!r}: {key}={text.strip()!r} is not a number, True/False or [list]") from None
+        raise ValueError(f"activation {spec!r}: {key}={shown!r} is not a number, True/False or [list]") from None
     if isinstance(value, (list, tuple)):
         if not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            raise ValueError(f"activation {spec!r}: {key} lists must hold numbers, got {text.strip()!r}")
+            raise ValueError(f"activation {spec!r}: {key} lists must hold numbers, got {shown!r}")
+        if not all(math.isfinite(v) for v in value):
+            raise ValueError(f"activation {spec!r}: {key}={shown} holds a value that is not finite; "
+                             f"give finite numbers")
         return tuple(float(v) for v in value)
-    if isinstance(value, bool):
+    if isinstance(value, (bool, int)):
         return value
-    if isinstance(value, (int, float)):
-        return float(value)
-    raise ValueError(f"activation {spec!r}: {key}={text.strip()!r} is not a number, True/False or [list]")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"activation {spec!r}: {key}={shown} is not finite; give a finite number")
+        return value
+    raise ValueError(f"activation {spec!r}: {key}={shown!r} is not a number, True/False or [list]")
+
+
+def _as_declared(name: str, key: str, value):
+    """An int literal as a float, unless the activation declares ``key`` an int or a bool hyperparameter:
+    there it stays an int, so that ``gelu(approximate=1)`` is rejected like ``gelu(approximate=1.0)``
+    (a bool takes only True/False) and ``maxout(num_pieces=2)`` stays 2."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    try:
+        default = _REGISTRY[_ALIASES.get(name, name)].hyperparameters.get(key)
+    except KeyError:
+        default = None  # a name beyond the registry (a model's spelling): numbers are floats
+    return value if isinstance(default, int) else float(value)
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -370,8 +399,28 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             if value.startswith("learn(") and value.endswith(")"):
                 hyperparameters[key] = _learned(value, spec, key)
             else:
-                hyperparameters[key] = _literal(value, spec, key)
+                hyperparameters[key] = _as_declared(name, key, _literal(value, spec, key))
+    _check_declared_kinds(spec, name, hyperparameters)
     return name, hyperparameters
+
+
+def _check_declared_kinds(spec: str, name: str, hyperparameters: dict[str, Any]) -> None:
+    """ValueError for a value of the wrong kind for a registry activation's hyperparameter (a number for
+    gelu's bool ``approximate``, True for a float): the spec is text, so its errors are ValueErrors."""
+    entry = _REGISTRY.get(_ALIASES.get(name, name))
+    if entry is None:
+        return
+    defaults = entry.hyperparameters
+    for key, value in hyperparameters.items():
+        if key not in defaults:
+            continue  # an unknown name is reported by get(), with the valid ones
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, Learned):
+                continue  # whether it may be learned is the model's check
+            try:
+                check_types(entry.name, {key: defaults[key]}, {key: v})
+            except TypeError as e:
+                raise ValueError(f"activation {spec!r}: {e}") from None
 
 
 def format_spec(name: str, hyperparameters: dict[str, Any]) -> str:
