@@ -1,6 +1,6 @@
 """The self-normalization depth study: does SELU + LeCun-normal keep every layer at mean 0, variance 1?
 
-    python -m experiments.selfnorm_depth               # default grid, ~2.5 min on 2 CPU cores (7 programs)
+    python -m experiments.selfnorm_depth               # default grid, a few minutes on 2 CPU cores (7 programs; a rerun reads the theory from --cache-dir)
     python -m experiments.selfnorm_depth --quick       # ~30 s, a small version of everything
     python -m experiments.selfnorm_depth --full        # depth 1000, width 1024 (to 4096), 8 seeds: one 16 GB GPU
     python -m experiments.selfnorm_depth --activations "selu,leaky_relu(negative_slope=[0.01,0.2])"
