@@ -162,7 +162,7 @@ def test_study_quick_end_to_end(tmp_path):
         raise ValueError(f"non-standard JSON token {token}")
 
     saved = json.loads(text, parse_constant=refuse)  # strict JSON: no NaN or Infinity tokens
-    assert sorted(os.listdir(out)) == sorted(["results.json", "report.md", "depth_curves.png", "grad_norm.png",
+    assert sorted(os.listdir(out)) == sorted([".outputs", "results.json", "report.md", "depth_curves.png", "grad_norm.png",
                                               "heatmap_final_variance.png", "selu_map_field.png",
                                               "depth_width_spread.png"])
     skip = next(r for r in saved["runs"] if r["label"] == "SELU, skip connections")
