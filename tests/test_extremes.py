@@ -30,8 +30,8 @@ Tolerance, per dtype, |ours - ref(x)| <= rtol |ref(x)| + spread + atol:
   * A reference beyond the dtype's largest finite value rounds to +-inf, and then ours must be that inf.
 
 Known gap, listed in ``MIXED_OVERFLOW``: snake's mixed derivative d2f/dx da = 2x cos(2ax) at the
-largest x. Automatic differentiation of the partial meets intermediates 2ax beyond the largest float
-(the true value is finite), and gives NaN there.
+largest x, and d2f/da2 there. Automatic differentiation of the partial meets intermediates 2ax beyond
+the largest float, and gives NaN there (the true values are finite, or -inf for d2f/da2).
 
 One jitted call per (activation, dtype) computes every quantity at every point; mpmath values are
 cached per (activation, hyperparameters, point).
