@@ -53,13 +53,10 @@ def _previous_set(out: str) -> set[str] | None:
 def output_set(out: str) -> Iterator[str]:
     """A fresh staging folder to write the whole set into; on leaving the block without an exception it
     replaces ``out``. On an exception the staging folder is removed and ``out`` is untouched."""
-    out = os.path.abspath(out)
-    parent, name = os.path.split(out)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent)
+    staging = new_staging(out)
     try:
         yield staging
-        put_in_place(staging, out)
+        put_in_place(staging, os.path.abspath(out))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
