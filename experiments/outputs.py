@@ -9,6 +9,10 @@ file a user keeps in ``--out`` (notes, say) is carried over into the new folder.
         write(staging)            # everything the command writes, relative names only
     # here ``out`` holds the new set
 
+Inside the set every command takes one path from results to report (:func:`render`): the results as
+JSON, then the figures and report.md drawn from that JSON as read back, so :func:`redraw` remakes them
+from the JSON alone.
+
 The swap is two renames (``out`` aside, the staging folder in its place): a kill between them leaves
 both complete sets in the parent folder, the old one named ``.{name}.old-*``; nothing is ever half written.
 """
@@ -16,10 +20,11 @@ both complete sets in the parent folder, the old one named ``.{name}.old-*``; no
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 MANIFEST = ".outputs"
 
@@ -101,3 +106,52 @@ def keep_partial(staging: str, out: str) -> str:
         n += 1
     os.rename(staging, f"{out}.interrupted-{n}")
     return f"{out}.interrupted-{n}"
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Writes ``path`` through a temporary file in its folder and os.replace: never a half-written file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+Draw = Callable[[dict, str], list]  # (results as read from JSON, folder) -> file names of the figures
+Report = Callable[[dict, list], str]  # (results, figure names) -> report.md
+
+
+def render(folder: str, name: str, results: dict, draw: Draw, report: Report) -> list[str]:
+    """Writes ``results`` to ``folder/name`` (strict JSON), then the figures and report.md drawn from the JSON
+    as read back (so they never use what the JSON does not hold). Returns the figures' file names."""
+    text = json.dumps(results, indent=1, allow_nan=False)  # a failure here writes nothing
+    write_atomic(os.path.join(folder, name), text)
+    data = json.loads(text)
+    figures = draw(data, folder)
+    write_atomic(os.path.join(folder, "report.md"), report(data, figures))
+    return figures
+
+
+def redraw(folder: str, name: str, required: Sequence[str], draw: Draw, report: Report, command: str,
+           kind: str) -> list[str]:
+    """Redraws the figures and report.md of ``folder`` from its ``name`` (JSON), as one set; a file that is
+    missing, corrupt, or not ``kind`` results (one of ``required`` keys absent) raises SystemExit with one line
+    that names ``command``, the command that writes it."""
+    path = os.path.join(folder, name)
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: cannot read {path}: {e}")
+    missing = [k for k in required if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise SystemExit(f"error: {path} is not {kind} {name} (no {', '.join(missing)}); write one with {command}")
+    try:
+        with output_set(folder) as staging:
+            return render(staging, name, data, draw, report)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise SystemExit(f"error: {path} does not hold what this version draws ({type(e).__name__}: {e}); "
+                         f"rerun {command}") from None

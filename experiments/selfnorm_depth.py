@@ -81,7 +81,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from experiments import outputs
+from experiments import outputs, selfnorm_figures
+from experiments.selfnorm_figures import summary_table
 from jaxacts import cli, initializers, theory
 from jaxacts.specs import expand_spec, split_top_level
 from jaxacts.probe import ProbeConfig, ProbeShape, probe_params, probe_shape, seeded_network_stats
@@ -560,44 +561,6 @@ def theory_section(c: StudyConfig) -> dict:
 # ----------------------------------------------------------------------------- output
 
 
-def _number(x) -> str:
-    """A statistic for the table: null in results.json (not finite) prints as 'non-finite'."""
-    return "non-finite" if x is None or not math.isfinite(x) else f"{x:.3g}"
-
-
-def _fraction(x) -> str:
-    return "-" if x is None else f"{x:.2f}"
-
-
-def summary_table(results: dict, groups: Sequence[str] = ("curves", "width")) -> str:
-    rows = ["| configuration | final mean | final variance | max dev. from (0,1) | in 95% band: q / var / grad "
-            "(layers) | log q at last layer: measured / predicted (mean ± std over networks) | self-normalizing | "
-            "seeds agreeing |",
-            "|---|---|---|---|---|---|---|---|"]
-    for r in results["runs"]:
-        if r["group"] not in groups:
-            continue
-        s = r["summary"]
-        band = s.get("band_coverage")
-        if band is None:
-            inside = "-"
-        else:
-            inside = (f"{_fraction(band['second_moment'])} / {_fraction(band['var'])} / "
-                      f"{_fraction(band['grad_norm'])} ({band['second_moment_layers']})")
-        last = s.get("log_q_last")
-        if last is None:
-            spread = "-"
-        else:
-            spread = (f"{_number(last['measured_mean'])} ± {_number(last['measured_std'])} / "
-                      f"{_number(last['predicted_mean'])} ± {_number(last['predicted_std'])}")
-        per_seed = s.get("verdict_per_seed")
-        agree = "-" if per_seed is None else f"{sum(v == s['self_normalizing'] for v in per_seed)}/{len(per_seed)}"
-        rows.append(f"| {r['label']} | {_number(s['final_mean'])} | {_number(s['final_var'])} | "
-                    f"{_number(s['max_deviation'])} | {inside} | {spread} | {'yes' if s['self_normalizing'] else 'no'} "
-                    f"| {agree} |")
-    return "\n".join(rows)
-
-
 def strict_json(value):
     """``value`` with every non-finite float replaced by None and NumPy scalars by Python ones (strict JSON)."""
     if isinstance(value, dict):
@@ -613,31 +576,12 @@ def strict_json(value):
     return value
 
 
-def _write_atomic(path: str, text: str) -> None:
-    """Writes ``path`` through a temporary file in its folder and os.replace: never a half-written file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def write_outputs(results: dict, out: str) -> list[str]:
     """Writes results.json (strict JSON: non-finite values as null), the figures and report.md to ``out``
     as one set (``experiments.outputs``): a kill leaves the earlier set or this one, never a mix."""
-    from experiments import selfnorm_figures
-
     results = strict_json(results)
-    text = json.dumps(results, indent=1, allow_nan=False)  # a failure here writes nothing
     with outputs.output_set(out) as staging:
-        _write_atomic(os.path.join(staging, "results.json"), text)
-        figures = selfnorm_figures.draw_all(results, staging)
-        _write_atomic(os.path.join(staging, "report.md"),
-                      selfnorm_figures.report(results, figures, summary_table(results)))
-    return figures
+        return outputs.render(staging, "results.json", results, selfnorm_figures.draw_all, selfnorm_figures.report)
 
 
 def validate(c: StudyConfig) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 
 import matplotlib
 
@@ -372,7 +371,41 @@ def finite_width_note(results: dict) -> str:
     return " ".join(parts) if parts else "No finite-width theory in these results."
 
 
-def report(results: dict, figures: list[str], table: str) -> str:
+def summary_table(results: dict, groups=("curves", "width")) -> str:
+    """The report's table: one row per configuration of ``groups``, from results.json alone."""
+    rows = ["| configuration | final mean | final variance | max dev. from (0,1) | in 95% band: q / var / grad "
+            "(layers) | log q at last layer: measured / predicted (mean ± std over networks) | self-normalizing | "
+            "seeds agreeing |",
+            "|---|---|---|---|---|---|---|---|"]
+    for r in results["runs"]:
+        if r["group"] not in groups:
+            continue
+        s = r["summary"]
+        band = s.get("band_coverage")
+        if band is None:
+            inside = "-"
+        else:
+            inside = (f"{_fraction(band['second_moment'])} / {_fraction(band['var'])} / "
+                      f"{_fraction(band['grad_norm'])} ({band['second_moment_layers']})")
+        last = s.get("log_q_last")
+        if last is None:
+            spread = "-"
+        else:
+            spread = (f"{_number(last['measured_mean'])} ± {_number(last['measured_std'])} / "
+                      f"{_number(last['predicted_mean'])} ± {_number(last['predicted_std'])}")
+        per_seed = s.get("verdict_per_seed")
+        agree = "-" if per_seed is None else f"{sum(v == s['self_normalizing'] for v in per_seed)}/{len(per_seed)}"
+        rows.append(f"| {r['label']} | {_number(s['final_mean'])} | {_number(s['final_var'])} | "
+                    f"{_number(s['max_deviation'])} | {inside} | {spread} | {'yes' if s['self_normalizing'] else 'no'} "
+                    f"| {agree} |")
+    return "\n".join(rows)
+
+
+def _fraction(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def report(results: dict, figures: list[str]) -> str:
     t = results["theory"]
     env = results["environment"]
     base = next(r for r in results["runs"] if r["group"] == "curves")
@@ -414,7 +447,7 @@ def report(results: dict, figures: list[str], table: str) -> str:
         lines.append(f"  - {name}: lambda = {v['scale']:.6f}, beta = {v['shift']:+.6f}, spectral norm "
                      f"{v['spectral_norm']:.4f} -> {'attracting' if v['attracting'] else 'not attracting'}")
     lines += ["", "## Finite width", "", finite_width_note(results)]
-    lines += ["", "## Seeds", "", _seed_sentence(results), "", "## Summary table", "", table, "", "## Figures", ""]
+    lines += ["", "## Seeds", "", _seed_sentence(results), "", "## Summary table", "", summary_table(results), "", "## Figures", ""]
     lines += [f"![{f}]({f})" for f in figures]
     return "\n".join(lines) + "\n"
 
@@ -427,31 +460,13 @@ def main(argv=None) -> list[str]:
     import argparse
 
     from experiments import outputs
-    from experiments.selfnorm_depth import summary_table
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", default="results/selfnorm_depth",
                    help="a folder written by python -m experiments.selfnorm_depth (default: results/selfnorm_depth)")
     folder = p.parse_args(argv).folder
-    path = os.path.join(folder, "results.json")
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"error: cannot read {path}: {e}")
-    missing = [k for k in REQUIRED if not isinstance(data, dict) or k not in data]
-    if missing:
-        raise SystemExit(f"error: {path} is not a depth study's results.json (no {', '.join(missing)}); "
-                         "write one with python -m experiments.selfnorm_depth")
-    try:
-        with outputs.output_set(folder) as staging:
-            shutil.copy2(path, os.path.join(staging, "results.json"))
-            figs = draw_all(data, staging)
-            with open(os.path.join(staging, "report.md"), "w") as fh:
-                fh.write(report(data, figs, summary_table(data)))
-    except (KeyError, TypeError, ValueError, IndexError) as e:
-        raise SystemExit(f"error: {path} does not hold what this version draws ({type(e).__name__}: {e}); "
-                         "rerun python -m experiments.selfnorm_depth") from None
+    figs = outputs.redraw(folder, "results.json", REQUIRED, draw_all, report,
+                          "python -m experiments.selfnorm_depth", "a depth study's")
     print(f"redrew {len(figs)} figures and report.md in {folder}")
     return figs
 

@@ -2,12 +2,19 @@
 pre-registered verdict. One module per claim, registered in :data:`CLAIMS`; run them with
 ``python -m experiments.claims`` (see ``__main__``).
 
-A claim module has ``ID``, ``CLAIM`` (as the source states it), ``SOURCE``, ``RULE`` (its decision rule,
-in words, fixed before any result was seen; ``verdict`` implements it), a frozen ``Config`` dataclass
-with ``QUICK`` (a seconds-scale instance), ``run(config) -> dict``, ``verdict(result) -> str`` and
-``figure(result, path)``. ``run`` returns ``protocol``, ``measurements`` (per-seed values),
-``statistic`` ({name, value}), ``ci95``, ``effect`` (the measured effect in words, for the verdict
-table) and ``details`` (markdown lines for the report), plus whatever ``figure`` draws from.
+A claim module has ``ID``, ``TITLE``, ``CLAIM`` (as the source states it), ``SOURCE``, ``RULE`` (its
+decision rule in words, one sub-rule per clause and the overall rule, fixed before any result was seen;
+``verdict`` implements it), a frozen ``Config`` dataclass holding every grid, seed count, target,
+window and threshold (with ``QUICK``, a seconds-scale instance): RULE and Config are the claim's
+pre-registration, hashed into claims.json. Then ``run(config) -> dict``, ``verdict(result) -> str`` and
+``figure(result, path)``, which draws from ``result["plot"]`` alone (JSON), so that a report can be
+redrawn from claims.json.
+
+``run`` returns ``protocol``, ``tested`` (what was tested, in a few words, for the verdict table: data
+and model), ``measurements`` (per-seed values), ``statistic`` ({name, value}) and ``ci95`` (the primary
+clause's), ``interval`` (:func:`common.interval_record`), ``tuning`` (:func:`common.tune`'s record, or
+None where the learning rate is the claim's variable), ``subverdicts`` (one :func:`common.subverdict`
+per clause), ``effect`` (the measured effect in words), ``details`` (markdown lines) and ``plot``.
 """
 
 from experiments.claims import (dying_relu, leaky_slope, linear_collapse, relu_vs_tanh, sigmoid_gradients,

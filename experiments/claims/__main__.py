@@ -1,10 +1,13 @@
 """Run the claims: ``python -m experiments.claims`` (every claim), ``--only ID,...``, ``--quick``
-(a seconds-scale version of each: a data subset, few epochs, 2 seeds), ``--out DIR``.
+(a seconds-scale version of each: a data subset, few epochs, 2 seeds), ``--out DIR``;
+``--redraw DIR`` remakes the figures and report.md of DIR from its claims.json alone.
 
-Writes DIR/claims.json ({"claims": [{id, claim, source, protocol, measurements, statistic, ci95,
-verdict, rule, figures}], "environment": {...}}), one figure per claim (DIR/<id>.png, listed by file name) and
-DIR/report.md (the verdict table, then a section per claim). claims.json and report.md are rewritten
-after each claim, so an interrupted run keeps the claims it finished.
+Writes DIR/claims.json ({"claims": [{id, claim, source, tested, protocol, measurements, statistic, ci95,
+interval, tuning, subverdicts, preregistration, verdict, rule, figures, plot}], "environment": {...}}), one
+figure per claim (DIR/<id>.png) and DIR/report.md (the verdict table, then a section per claim), one path
+from results to report (``experiments.outputs.render``). They are rewritten after each claim, so an
+interrupted run keeps the claims it finished. A claim whose pre-registration (decision rule and config)
+differs from the committed full run's (docs/claims/claims.json) is flagged in the report.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from experiments import outputs  # noqa: E402
 from experiments.claims import CLAIMS  # noqa: E402
+from experiments.claims import common as C  # noqa: E402
 from experiments.claims.common import VERDICTS  # noqa: E402
 from jaxacts import data as D  # noqa: E402
 from jaxacts import cli  # noqa: E402
@@ -49,6 +53,7 @@ class RunnerConfig:
     dataset: str = "mnist1d"
     data_dir: str = ""
     overwrite: bool = False
+    redraw: str = ""
 
 
 HELP = {
@@ -59,7 +64,10 @@ HELP = {
     "dataset": "mnist1d (canonical), or cifar10 / mnist from --data-dir; digits for smoke tests only",
     "data_dir": "folder with the files of cifar10 or mnist",
     "overwrite": "replace results already in --out",
+    "redraw": "a folder written by this command: redraw its figures and report.md from its claims.json, nothing else",
 }
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REGISTERED = os.path.join(ROOT, "docs", "claims", "claims.json")  # the committed full run
 
 
 def configs(runner: RunnerConfig) -> dict:
@@ -104,41 +112,107 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def registered() -> dict:
+    """{claim id: (pre-registration hash, date)} of the committed full run (empty where there is none)."""
+    try:
+        with open(REGISTERED) as fh:
+            saved = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    if saved.get("environment", {}).get("quick", True):
+        return {}
+    date = saved["environment"].get("date", "?")
+    return {c["id"]: (c.get("preregistration"), date) for c in saved.get("claims", [])}
+
+
+def registration_note(entry: dict, env: dict) -> str:
+    """Whether a claim's pre-registration matches the committed full run's (only a full run is compared)."""
+    if env["quick"]:
+        return "quick run: its config is not the registered one"
+    earlier = registered().get(entry["id"])
+    if earlier is None or earlier[0] is None:
+        return "no earlier registered full run of this claim"
+    if earlier[0] == entry["preregistration"]:
+        return f"unchanged since the committed full run of {earlier[1]}"
+    return f"**CHANGED** since the committed full run of {earlier[1]} (was {earlier[0][:12]})"
+
+
+def _sub(s: dict) -> str:
+    return f"{s['clause']}: {s['verdict']}"
+
+
 def verdict_table(entries: list[dict]) -> str:
-    rows = ["| claim | measured effect (95% CI) | verdict |", "|---|---|---|"]
+    rows = ["| claim | tested on | measured effect (95% CI) | clauses | verdict |", "|---|---|---|---|---|"]
     for e in entries:
-        rows.append(f"| {_cell(e['title'])} | {_cell(e['effect'])} | **{e['verdict']}** |")
+        clauses = "; ".join(_sub(s) for s in e["subverdicts"]) if len(e["subverdicts"]) > 1 else "-"
+        rows.append(f"| {_cell(e['title'])} | {_cell(e['tested'])} | {_cell(e['effect'])} | {_cell(clauses)} | "
+                    f"**{e['verdict']}** |")
     return "\n".join(rows)
 
 
-def report(entries: list[dict], env: dict) -> str:
+def _interval(ci) -> str:
+    return "[" + ", ".join("inf" if v is None else f"{v:.4g}" for v in ci) + "]"
+
+
+def report(results: dict, figures: list[str] | None = None) -> str:
+    entries, env = results["claims"], results["environment"]
     lines = ["# Claims about activations, tested", "",
              f"{len(entries)} claim(s); {env['backend']} ({env['device']}), jax {env['jax']}"
              f"{', QUICK (pipeline check, not evidence)' if env['quick'] else ''}; `{env['command']}`.", "",
-             "Each verdict follows the decision rule written beside its experiment before it was run. Intervals "
-             "are 95% bootstrap intervals over seeds (paired: seeds share initialization and data order across "
-             "the compared activations); learning rates were chosen on a validation split carved from the "
-             "training set, never on the test set.", "", verdict_table(entries), ""]
+             "Each verdict follows the decision rule fixed with its experiment before it was run (its sha256 is "
+             "printed below). Intervals are 95% Student t-intervals over evaluation seeds, on the difference or on "
+             "the log of a ratio, paired by seed (seeds share initialization and data order across the compared "
+             "arms), with their coverage simulated at the claim's seed count. Learning rates were tuned on tuning "
+             "seeds and a validation split carved from the training set; the statistics come from separate "
+             "evaluation seeds trained afresh at the chosen rates, and never from the test set's choice.", "",
+             verdict_table(entries), ""]
     for e in entries:
+        iv = e["interval"]
         lines += [f"## {e['title']}", "", f"**Claim** ({e['source']}): {e['claim']}", "",
+                  f"**Tested on:** {e['tested']}.", "",
                   f"**Verdict: {e['verdict']}.** {e['statistic']['name']} = {e['statistic']['value']:.4g}, "
-                  f"95% CI [{e['ci95'][0]:.4g}, {e['ci95'][1]:.4g}].", "", f"**Decision rule:** {e['rule']}", ""]
+                  f"95% CI {_interval(e['ci95'])} ({iv['method']}; simulated coverage {iv['coverage']:.3f} at "
+                  f"{len(e['tuning']['evaluation_seeds']) if e['tuning'] else e['protocol'].get('seeds', '?')} seeds).", "",
+                  "| clause | verdict | statistic | 95% CI |", "|---|---|---|---|"]
+        lines += [f"| {_cell(s['clause'])} | {s['verdict']} | {_cell(s['statistic']['name'])} = "
+                  f"{s['statistic']['value']:.4g} | {_interval(s['ci95'])} |" for s in e["subverdicts"]]
+        lines += ["", f"**Decision rule:** {e['rule']}", "",
+                  f"**Pre-registration** (sha256 of the rule and config): `{e['preregistration']}`; "
+                  f"{registration_note(e, env)}.", ""]
         lines += [f"![{e['id']}]({f})" for f in e["figures"]] + [""]
         lines += ["**Protocol:**", ""] + [f"- {k}: {_cell(v)}" for k, v in e["protocol"].items()] + [""]
-        lines += e["details"] + [f"", f"({e['seconds']:.0f} s)", ""]
+        if e["tuning"]:
+            lines += ["**Learning rates** (chosen on tuning seeds " + ", ".join(map(str, e["tuning"]["seeds"])) +
+                      "; evaluated on seeds " + f"{e['tuning']['evaluation_seeds'][0]}-{e['tuning']['evaluation_seeds'][-1]}):", ""]
+            lines += [f"- {a['arm']}: {a['chosen']:g} from {[float(f'{v:.4g}') for v in a['grid']]}"
+                      + (f", grid extended by {a['extended']}" if a["extended"] else "")
+                      + ("" if a["interior"] else f"; **at the edge** ({a['stopped']})") for a in e["tuning"]["arms"]]
+            lines += [""]
+        lines += e["details"] + ["", f"({e['seconds']:.0f} s)", ""]
     return "\n".join(lines)
 
 
-def _write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+def draw(results: dict, folder: str) -> list[str]:
+    """Each claim's figure, drawn from its ``plot`` in claims.json."""
+    names = []
+    for e in results["claims"]:
+        name = f"{e['id']}.png"
+        CLAIMS[e["id"]].figure(e, os.path.join(folder, name))
+        names.append(name)
+    return names
+
+
+REQUIRED = ("claims", "environment")
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = cli.parse(RunnerConfig, argv, __doc__, HELP)
     runner = cli.config_from_args(RunnerConfig, args)
+    if runner.redraw:
+        figures = outputs.redraw(runner.redraw, "claims.json", REQUIRED, draw, report, "python -m experiments.claims",
+                                 "a claims run's")
+        print(f"redrew {len(figures)} figure(s) and report.md in {runner.redraw}")
+        return {}
     try:
         chosen = configs(runner)
         outputs.check_out(runner.out)
@@ -163,17 +237,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 raise SystemExit(f"error: {cid}: {e}")
             verdict = module.verdict(result)
             assert verdict in VERDICTS, verdict
-            figure = os.path.join(staging, f"{cid}.png")
-            module.figure(result, figure)
-            entries.append({
-                "id": cid, "title": module.TITLE, "claim": module.CLAIM, "source": module.SOURCE,
-                "protocol": result["protocol"], "measurements": result["measurements"],
-                "statistic": result["statistic"], "ci95": result["ci95"], "verdict": verdict, "rule": module.RULE,
-                "figures": [os.path.basename(figure)], "effect": result["effect"], "details": result["details"],
-                "config": dataclasses.asdict(config), "seconds": time.time() - t0})
-            _write(os.path.join(staging, "claims.json"),
-                   json.dumps({"claims": entries, "environment": env}, indent=1, allow_nan=False))
-            _write(os.path.join(staging, "report.md"), report(entries, env))
+            keys = ("tested", "protocol", "measurements", "statistic", "ci95", "interval", "tuning", "subverdicts",
+                    "effect", "details", "plot")
+            entries.append({"id": cid, "title": module.TITLE, "claim": module.CLAIM, "source": module.SOURCE,
+                            **{k: result[k] for k in keys}, "verdict": verdict, "rule": module.RULE,
+                            "preregistration": C.preregistration(module.RULE, config), "figures": [f"{cid}.png"],
+                            "config": dataclasses.asdict(config), "seconds": time.time() - t0})
+            outputs.render(staging, "claims.json", {"claims": entries, "environment": env}, draw, report)
         outputs.put_in_place(staging, runner.out)
     except KeyboardInterrupt:
         if not entries:

@@ -1,22 +1,29 @@
-"""What every claim shares: the data, compiled sweeps of settings x seeds, learning-rate choice on the
-validation split, bootstrap intervals over seeds, and the verdict vocabulary.
+"""What every claim shares: the data, compiled sweeps of settings x seeds, learning rates tuned on
+tuning seeds apart from the evaluation seeds, steps to a target without measurement delay, t-intervals
+over seeds with simulated coverage, sub-verdicts per clause, and the pre-registration hash.
 
-Every claim trains through :func:`train_sweep`: all learning rates x seeds of one model in one compiled
-program (``jaxacts.training``), seeds paired across activations (seed s has the same data order, and
-the same initialization wherever the shapes agree, in every sweep of a claim).
+Every claim trains through :func:`train_sweep`: all settings (learning rate x activation
+hyperparameters) x seeds of one model in one compiled program (``jaxacts.training``), seeds paired
+across activations (seed s has the same data order, and the same initialization wherever the shapes
+agree, in every sweep of a claim). Learning rates are chosen by :func:`tune` on the tuning seeds
+(:data:`TUNING_FIRST_SEED` on) and every reported statistic is measured on the evaluation seeds
+(0 on), trained afresh at the chosen rates: the choice never sees the data it is judged on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
-
+from scipy import stats
 from tqdm.auto import tqdm
 
 from jaxacts import data as D
@@ -24,7 +31,7 @@ from jaxacts import training as T
 from jaxacts.models import ModelConfig
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
-BOOTSTRAP_SAMPLES = 10_000
+TUNING_FIRST_SEED = 10_000  # tuning seeds are 10000, 10001, ...; evaluation seeds 0, 1, ...: disjoint
 # The initializer each activation is meant for (He et al. 2015; Klambauer et al. 2017; Glorot and Bengio 2010).
 INIT_FOR = {"relu": "he_normal", "leaky_relu": "he_normal", "elu": "he_normal", "selu": "lecun_normal",
             "tanh": "glorot_normal", "sigmoid": "glorot_normal", "identity": "lecun_normal"}
@@ -104,29 +111,45 @@ class Sweep:
             final_train={k: pick(v) for k, v in self.final_train.items()}, diverged=pick(self.diverged),
             index=tuple(self.index[p] for p in keep))
 
+    def merged(self, other: "Sweep") -> "Sweep":
+        """This sweep's settings and ``other``'s (the same seeds), ordered by learning rate; final states are
+        dropped (a tuning sweep needs only its curves)."""
+        order = np.argsort([s["lr"] for s in self.settings + other.settings], kind="stable")
+        cat = lambda a, b: np.concatenate([a, b])[order]
+        return dataclasses.replace(
+            self, settings=[(self.settings + other.settings)[i] for i in order],
+            train_loss=cat(self.train_loss, other.train_loss), train_error=cat(self.train_error, other.train_error),
+            evals={k: cat(v, other.evals[k]) for k, v in self.evals.items()},
+            final_train={k: cat(v, other.final_train[k]) for k, v in self.final_train.items()},
+            diverged=cat(self.diverged, other.diverged), state=None, extra=[], index=())
+
     def run_state(self, setting: int, seed: int):
         """The final state of one run (leading axis dropped)."""
         r = self.index[setting] * self.seeds + seed
         return jax.tree.map(lambda a: a[r], self.state)
 
 
-def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequence[float], *, epochs: int,
-                batch_size: int, seeds: int, seed: int = 0, schedule: str = "constant",
-                on_epoch: Callable[[int, Any, Any], Any] | None = None) -> Sweep:
+def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequence[float] = (), *, epochs: int,
+                batch_size: int, seeds: int, first_seed: int = 0, settings: Sequence[tuple[float, str]] = (),
+                schedule: str = "constant", on_epoch: Callable[[int, Any, Any], Any] | None = None) -> Sweep:
     """Trains every learning rate in ``lrs`` x activation setting (``model.activation`` may sweep a
-    hyperparameter: ``leaky_relu(negative_slope=[0.0,0.2])``) x ``seeds`` seeds in one compiled program.
+    hyperparameter: ``leaky_relu(negative_slope=[0.0,0.2])``) x ``seeds`` seeds in one compiled program;
+    or, instead of ``lrs``, exactly the (learning rate, activation spec) pairs in ``settings`` (each arm at
+    its own rate). Seeds are ``first_seed``, ``first_seed`` + 1, ... of one stream (paired across calls).
 
     One host sync per epoch. ``on_epoch(epoch, graphdef, state)`` is called before the first epoch
     (epoch 0, the initial state) and after each (epoch e = 1..epochs); what it returns is kept in
     ``Sweep.extra`` (for measurements a claim takes during training).
     """
-    optim = T.OptimConfig(optimizer=optimizer, lr=tuple(float(v) for v in lrs), schedule=schedule)
-    settings = T.sweep_settings(optim, model.activation)
+    optim = T.OptimConfig(optimizer=optimizer, lr=tuple(float(v) for v in lrs or [s[0] for s in settings]),
+                          schedule=schedule)
+    settings = ([{"lr": float(lr), "weight_decay": 0.0, "activation": act} for lr, act in settings] if settings
+                else T.sweep_settings(optim, model.activation))
     steps_per_epoch = data.x_train.shape[0] // batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {batch_size} exceeds the {data.x_train.shape[0]} training examples")
     tx, shape = T.make_optimizer(optim, epochs * steps_per_epoch)
-    keys, init_keys = T.run_keys(seed, seeds, len(settings))
+    keys, init_keys = T.run_keys(0, seeds, len(settings), first_seed)
     graphdef, state = T.init_state(init_keys, model, data.example_shape, data.num_classes, tx,
                                    T.run_hyperparameters(settings, seeds))
     epoch_fn = T.make_train_epoch(graphdef, tx, shape, batch_size=batch_size,
@@ -137,7 +160,7 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
     extra = [on_epoch(0, graphdef, state)] if on_epoch else []
     t0 = time.perf_counter()
     losses, errors, evals, times = [], [], [], []
-    for epoch in tqdm(range(epochs), desc=f"  {model.activation} ({len(settings) * seeds} runs)", leave=False):
+    for epoch in tqdm(range(epochs), desc=f"  {model.activation[:40]} ({len(settings) * seeds} runs)", leave=False):
         t_epoch = time.perf_counter()
         state, metrics, ev = epoch_fn(state, keys, epoch, x, y, held_out)
         metrics, ev = jax.device_get((metrics, ev))
@@ -163,90 +186,255 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
         state=state, extra=extra, index=tuple(range(P)))
 
 
-def init_runs(data: D.Dataset, model: ModelConfig, seeds: int, seed: int = 0):
+def init_runs(data: D.Dataset, model: ModelConfig, seeds: int, first_seed: int = 0):
     """(graphdef, state) of ``seeds`` freshly initialized runs, with the initialization
     :func:`train_sweep` gives the same seeds."""
     tx, _ = T.make_optimizer(T.OptimConfig(optimizer="sgd"), 1)
-    _, init_keys = T.run_keys(seed, seeds, 1)
+    _, init_keys = T.run_keys(0, seeds, 1, first_seed)
     return T.init_state(init_keys, model, data.example_shape, data.num_classes, tx)
 
 
 # ---------------------------------------------------------------------------------------------------
-# Choosing the learning rate (validation split only)
+# Choosing the learning rate (tuning seeds and the validation split only)
 
-RULE_BEST_VALIDATION = ("the learning rate with the highest final validation accuracy (mean over seeds); a rate "
-                        "at which a seed diverged is chosen only if every rate diverged")
+def rule_best_validation(last: int = 1) -> str:
+    span = "final validation accuracy" if last == 1 else f"validation accuracy averaged over the last {last} epochs"
+    return (f"the learning rate with the highest {span} (mean over tuning seeds); a rate at which a seed "
+            "diverged is chosen only if every rate diverged")
 
 
-def choose_by_validation(sweep: Sweep) -> int:
-    """Index of the learning rate chosen by :data:`RULE_BEST_VALIDATION`."""
-    acc = sweep.evals["val_accuracy"][..., -1].mean(axis=1)
+def choose_by_validation(sweep: Sweep, last: int = 1) -> int:
+    """Index of the learning rate chosen by :func:`rule_best_validation`."""
+    acc = sweep.evals["val_accuracy"][..., -last:].mean(axis=(1, 2))
     healthy = ~sweep.diverged.any(axis=1)
     return max(range(len(sweep.lrs)), key=lambda p: (healthy[p], np.nan_to_num(acc[p], nan=-1.0)))
 
 
-def rule_fastest_validation(target_error: float) -> str:
-    return (f"the learning rate whose validation error first falls to {target_error:g} soonest (mean over seeds of "
-            "the epoch it does, a seed that never does counting as one epoch past the budget; validation is "
-            "evaluated after each epoch), ties broken by the final validation accuracy; a rate at which a seed "
-            "diverged is chosen only if every rate diverged")
+RULE_LOWEST_TRAINING_LOSS = ("the learning rate with the lowest final loss on the whole training set (mean over tuning "
+                             "seeds); a rate at which a seed diverged is chosen only if every rate diverged")
+
+
+def choose_lowest_training_loss(sweep: Sweep) -> int:
+    """Index of the learning rate chosen by :data:`RULE_LOWEST_TRAINING_LOSS`."""
+    loss = sweep.final_train["loss"].mean(axis=1)
+    healthy = ~sweep.diverged.any(axis=1)
+    return max(range(len(sweep.lrs)), key=lambda p: (healthy[p], -np.nan_to_num(loss[p], nan=np.inf)))
+
+
+def rule_fastest_training(target_error: float) -> str:
+    return (f"the learning rate whose training error (centred one-epoch window) first falls to {target_error:g} soonest "
+            "(geometric mean over tuning seeds of the step it does, a seed that never does counting as the budget + 1 "
+            "step), ties broken by the final validation accuracy; a rate at which a seed diverged is chosen only if "
+            "every rate diverged")
 
 
 def choose_fastest(sweep: Sweep, target_error: float) -> int:
-    """Index of the learning rate chosen by :func:`rule_fastest_validation` (training as fast as possible,
-    as Krizhevsky et al. tuned each network, but judged on the validation split)."""
-    err = 1.0 - sweep.evals["val_accuracy"]  # (P, S, epochs)
-    epochs = err.shape[-1]
-    reached = np.where(np.any(err <= target_error, axis=-1), np.argmax(err <= target_error, axis=-1) + 1, epochs + 1)
-    mean_epoch = reached.mean(axis=1)
+    """Index of the learning rate chosen by :func:`rule_fastest_training`: the quantity a speed claim is about,
+    training as fast as possible (as Krizhevsky et al. tuned each network), measured on the tuning seeds."""
+    steps, _ = censored_steps(sweep.train_error, target_error, sweep.steps_per_epoch)  # (P, S)
+    log_steps = np.log(steps).mean(axis=1)
     acc = sweep.evals["val_accuracy"][..., -1].mean(axis=1)
     healthy = ~sweep.diverged.any(axis=1)
-    return max(range(len(sweep.lrs)), key=lambda p: (healthy[p], -mean_epoch[p], np.nan_to_num(acc[p], nan=-1.0)))
+    return max(range(len(sweep.lrs)), key=lambda p: (healthy[p], -log_steps[p], np.nan_to_num(acc[p], nan=-1.0)))
 
 
-def smoothed(per_step: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average over the last ``window`` steps (fewer at the start), along the last axis."""
-    c = np.cumsum(per_step, axis=-1)  # a diverged run's NaNs propagate: it never reaches a target
-    out = np.empty_like(c)
-    out[..., :window] = c[..., :window] / np.arange(1, min(window, c.shape[-1]) + 1)
-    out[..., window:] = (c[..., window:] - c[..., :-window]) / window
-    return out
+@dataclasses.dataclass(frozen=True)
+class Tuning:
+    """How learning rates are tuned: on ``seeds`` tuning seeds (disjoint from the evaluation seeds); a
+    choice at an edge of its grid extends the grid by ``factor`` past that edge, up to ``max_extensions``
+    times, until the choice is interior or the next rate diverges in most tuning seeds."""
+
+    seeds: int = 3
+    factor: float = 3.0
+    max_extensions: int = 3
+
+    def rule(self) -> str:
+        return (f"tuned on {self.seeds} tuning seeds (10000 on) apart from the evaluation seeds (0 on), which are trained "
+                f"afresh at the chosen rate; a choice at an edge of the grid extends it by x{self.factor:g} past that "
+                f"edge (up to {self.max_extensions} times) until the choice is interior or the next rate diverges in "
+                "most tuning seeds")
 
 
-def steps_to(per_step: np.ndarray, target: float, window: int) -> np.ndarray:
-    """Per run, the first step (1-based) at which the ``window``-step moving average of ``per_step`` is
-    <= ``target``; ``np.inf`` where it never is (censored at the budget)."""
-    avg = smoothed(per_step, window)
-    hit = avg <= target
-    hit[..., :window - 1] = False  # a full window first: one lucky minibatch is not a crossing
-    return np.where(hit.any(axis=-1), np.argmax(hit, axis=-1) + 1.0, np.inf)
+def tune(train: Callable[[dict[str, list[float]], int, int], dict[str, Sweep]], grids: dict[str, Sequence[float]],
+         choose: Callable[[Sweep], int], tuning: Tuning, evaluation_seeds: int) -> tuple[dict[str, float], dict]:
+    """Each arm's learning rate, chosen by ``choose`` on tuning seeds, with the grid extended at its edges.
+
+    ``train({arm: lrs}, seeds, first_seed) -> {arm: Sweep}`` trains the given rates of the given arms.
+    Returns ({arm: chosen lr}, the ``tuning`` record: seeds, evaluation_seeds and one entry per arm with
+    its final grid, choice, whether the choice is interior, the rates added and why extending stopped).
+    """
+    sweeps = train({a: sorted(float(v) for v in g) for a, g in grids.items()}, tuning.seeds, TUNING_FIRST_SEED)
+    added: dict[str, list[float]] = {a: [] for a in grids}
+    stopped: dict[str, str] = {}
+    for _ in range(tuning.max_extensions):
+        pending = {}
+        for arm, sweep in sweeps.items():
+            p = choose(sweep)
+            if arm in stopped or 0 < p < len(sweep.lrs) - 1:
+                continue
+            pending[arm] = [sweep.lrs[-1] * tuning.factor if p == len(sweep.lrs) - 1 else sweep.lrs[0] / tuning.factor]
+        if not pending:
+            break
+        for arm, sweep in train(pending, tuning.seeds, TUNING_FIRST_SEED).items():
+            added[arm] += pending[arm]
+            sweeps[arm] = sweeps[arm].merged(sweep)
+            if sweep.diverged.mean() > 0.5:
+                stopped[arm] = f"{pending[arm][0]:g} diverged in {int(sweep.diverged.sum())}/{tuning.seeds} tuning seeds"
+    chosen, arms = {}, []
+    for arm, sweep in sweeps.items():
+        p = choose(sweep)
+        interior = 0 < p < len(sweep.lrs) - 1
+        chosen[arm] = sweep.lrs[p]
+        arms.append({"arm": arm, "grid": list(sweep.lrs), "chosen": sweep.lrs[p], "interior": bool(interior),
+                     "extended": added[arm], "stopped": "interior" if interior else stopped.get(
+                         arm, f"at the edge after {len(added[arm])} extension(s)")})
+    return chosen, {"seeds": list(range(TUNING_FIRST_SEED, TUNING_FIRST_SEED + tuning.seeds)),
+                    "evaluation_seeds": list(range(evaluation_seeds)), "arms": arms}
+
+
+def tuning_summary(record: dict) -> str:
+    """One line per arm for a report: grid, choice, and whether it is interior."""
+    return "; ".join(f"{a['arm']}: {a['chosen']:g} of {[float(f'{v:.3g}') for v in a['grid']]}"
+                     + ("" if a["interior"] else f" (edge: {a['stopped']})") for a in record["arms"])
 
 
 # ---------------------------------------------------------------------------------------------------
-# Intervals over seeds
+# Steps to a target, without delay
 
-def bootstrap_ci(values: Sequence[float], statistic: Callable[[np.ndarray], float] = np.mean,
-                 seed: int = 0) -> list[float]:
-    """Percentile 95% interval of ``statistic`` over :data:`BOOTSTRAP_SAMPLES` resamples of the seeds."""
+def centred(per_step: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average along the last axis: at step t the mean of steps t - h .. t + h, h = window // 2
+    (so a crossing is not late, as a trailing average is by about h). NaN before step h (no full window yet);
+    the window narrows symmetrically over the last h steps. A diverged run's NaN propagates."""
+    n, h = per_step.shape[-1], window // 2
+    c = np.concatenate([np.zeros(per_step.shape[:-1] + (1,)), np.cumsum(per_step, axis=-1)], axis=-1)
+    t = np.arange(n)
+    k = np.minimum(h, n - 1 - t)
+    lo, hi = t - k, t + k + 1
+    out = (c[..., np.clip(hi, 0, n)] - c[..., np.clip(lo, 0, n)]) / (hi - lo)
+    out[..., :h] = np.nan
+    return out
+
+
+WINDOW_RULE = ("training error of each step's minibatch, averaged over a centred window of one epoch (half an epoch "
+               "either side), the crossing interpolated linearly between steps")
+
+
+def steps_to(per_step: np.ndarray, target: float, window: int) -> np.ndarray:
+    """Per run, the step (1-based, fractional: interpolated between the two steps around the crossing) at which
+    the centred ``window``-step average of ``per_step`` first is <= ``target``; ``np.inf`` where it never is."""
+    avg = centred(per_step, window)
+    hit = avg <= target
+    first = np.argmax(hit, axis=-1)
+    reached = hit.any(axis=-1)
+    prev = np.take_along_axis(avg, np.maximum(first - 1, 0)[..., None], -1)[..., 0]
+    cur = np.take_along_axis(avg, first[..., None], -1)[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(np.isfinite(prev) & (prev > cur), (prev - target) / (prev - cur), 1.0)
+    return np.where(reached, first + np.clip(frac, 0.0, 1.0), np.inf)
+
+
+def censored_steps(per_step: np.ndarray, target: float, window: int) -> tuple[np.ndarray, int]:
+    """Per run, steps until the centred average first reaches ``target``; a run that never does counts as the
+    budget + 1 (a lower bound on its true time), and how many did not is returned."""
+    steps = steps_to(per_step, target, window)
+    missed = int(np.sum(~np.isfinite(steps)))
+    return np.where(np.isfinite(steps), steps, per_step.shape[-1] + 1.0), missed
+
+
+def speed_ratios(slow: np.ndarray, fast: np.ndarray, targets: Sequence[float], window: int) -> list[dict]:
+    """For each target: the paired ratio (geometric mean over seeds) of the steps ``slow`` needs over
+    the steps ``fast`` needs to bring its centred average to the target (per-step arrays (S, steps))."""
+    out = []
+    for target in targets:
+        a, miss_a = censored_steps(slow, target, window)
+        b, miss_b = censored_steps(fast, target, window)
+        ratio, ci = paired_ratio(a, b)
+        out.append({"target": float(target), "ratio": ratio, "ci95": ci, "steps_slow": a.tolist(),
+                    "steps_fast": b.tolist(), "not_reached_slow": miss_a, "not_reached_fast": miss_b})
+    return out
+
+
+def bounded_interval(ci: Sequence[float], slow_missed: int, fast_missed: int) -> list[float]:
+    """The interval of a steps ratio slow / fast widened by censoring: where the slow side missed the
+    target its steps are a lower bound (the ratio may be larger: high -> inf); where the fast side
+    missed, an upper bound (low -> 0). A verdict read from this interval only concludes what the
+    censored data allow."""
+    return [0.0 if fast_missed else ci[0], np.inf if slow_missed else ci[1]]
+
+
+def seconds_per_step(sweep: Sweep) -> float:
+    """Wall time of one step of the whole sweep: the median epoch after the first (which compiles), over
+    the steps of an epoch."""
+    later = sweep.epoch_seconds[1:] if len(sweep.epoch_seconds) > 1 else sweep.epoch_seconds
+    return float(np.median(later)) / sweep.steps_per_epoch
+
+
+# ---------------------------------------------------------------------------------------------------
+# Intervals over seeds: Student t, on the difference or on the log of the ratio, with simulated coverage
+
+CONFIDENCE = 0.95
+INTERVAL_METHOD = {"linear": "paired Student t-interval of the mean difference over seeds",
+                   "log": "Student t-interval of the mean log ratio over seeds, exponentiated (a geometric mean)"}
+
+
+def t_interval(values: Sequence[float]) -> list[float]:
+    """The 95% Student t-interval of the mean of ``values`` (one per seed)."""
     v = np.asarray(values, np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(v), size=(BOOTSTRAP_SAMPLES, len(v)))
-    stats = np.array([statistic(v[i]) for i in idx]) if statistic is not np.mean else v[idx].mean(axis=1)
-    low, high = np.percentile(stats, [2.5, 97.5])
-    return [float(low), float(high)]
-
-
-def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> tuple[float, list[float]]:
-    """Geometric mean over seeds of numerator / denominator (paired by seed) and its bootstrap 95% interval."""
-    logs = np.log(np.asarray(numerator, np.float64)) - np.log(np.asarray(denominator, np.float64))
-    low, high = bootstrap_ci(logs)
-    return float(np.exp(logs.mean())), [float(np.exp(low)), float(np.exp(high))]
+    if len(v) < 2:
+        raise ValueError(f"an interval needs at least 2 seeds, got {len(v)}")
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return [float(v.mean() - half), float(v.mean() + half)]
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, list[float]]:
-    """Mean over seeds of a - b (paired by seed) and its bootstrap 95% interval."""
+    """Mean over seeds of a - b (paired by seed) and its t-interval."""
     d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    return float(d.mean()), bootstrap_ci(d)
+    return float(d.mean()), t_interval(d)
+
+
+def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> tuple[float, list[float]]:
+    """Geometric mean over seeds of numerator / denominator (paired by seed) and its interval (t on the logs)."""
+    logs = np.log(np.asarray(numerator, np.float64)) - np.log(np.asarray(denominator, np.float64))
+    low, high = t_interval(logs)
+    return float(np.exp(logs.mean())), [float(np.exp(low)), float(np.exp(high))]
+
+
+def geometric_mean(values: Sequence[float]) -> tuple[float, list[float]]:
+    """Geometric mean over seeds and its interval (t on the logs)."""
+    return paired_ratio(values, np.ones(len(values)))
+
+
+@functools.lru_cache(maxsize=64)
+def simulated_coverage(seeds: int, scale: str, repeats: int = 40_000, seed: int = 0) -> float:
+    """How often the interval of ``scale`` covers the true value, simulated at ``seeds`` seeds: normal data
+    for a difference ("linear"), lognormal data for a ratio ("log", whose target is the geometric mean)."""
+    rng = np.random.default_rng(seed)
+    if scale == "linear":
+        data, truth, to_scale = rng.normal(0.3, 1.0, (repeats, seeds)), 0.3, lambda v: v
+    elif scale == "log":
+        data, truth, to_scale = rng.lognormal(0.5, 1.0, (repeats, seeds)), math.exp(0.5), np.log
+    else:
+        raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
+    v = to_scale(data)
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, seeds - 1) * v.std(axis=1, ddof=1) / math.sqrt(seeds)
+    low, high = v.mean(axis=1) - half, v.mean(axis=1) + half
+    if scale == "log":
+        low, high = np.exp(low), np.exp(high)
+    return float(np.mean((low <= truth) & (truth <= high)))
+
+
+def interval_record(scale: str, seeds: int, paired: tuple[Sequence[float], Sequence[float]] | None = None) -> dict:
+    """claims.json's ``interval``: the method, its simulated coverage at this seed count, the scale, and the
+    two arms' per-seed values of a paired statistic."""
+    return {"method": INTERVAL_METHOD[scale], "coverage": simulated_coverage(seeds, scale), "scale": scale,
+            "paired": None if paired is None else [as_list(paired[0]), as_list(paired[1])]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Verdicts: one per clause, an overall rule stated in advance
+
+OVERALL_RULE = ("Overall: supported if every clause is supported; contradicted if any clause is contradicted; "
+                "otherwise inconclusive.")
 
 
 def interval_verdict(ci: Sequence[float], supported: Callable[[float, float], bool],
@@ -261,13 +449,32 @@ def interval_verdict(ci: Sequence[float], supported: Callable[[float, float], bo
     return "inconclusive"
 
 
-def bounded_interval(ci: Sequence[float], slow_missed: int, fast_missed: int) -> list[float]:
-    """The interval of a steps ratio slow / fast widened by censoring: where the slow side missed the
-    target its steps are a lower bound (the ratio may be larger: high -> inf); where the fast side
-    missed, an upper bound (low -> 0). A verdict read from this interval only concludes what the
-    censored data allow."""
-    return [0.0 if fast_missed else ci[0], np.inf if slow_missed else ci[1]]
+def subverdict(clause: str, verdict: str, name: str, value: float, ci: Sequence[float]) -> dict:
+    """claims.json's entry for one clause."""
+    assert verdict in VERDICTS, verdict
+    return {"clause": clause, "verdict": verdict, "statistic": {"name": name, "value": float(value)},
+            "ci95": [float(ci[0]), float(ci[1])]}
 
+
+def overall(subverdicts: Sequence[dict]) -> str:
+    """:data:`OVERALL_RULE` applied to the clauses' verdicts."""
+    verdicts = [s["verdict"] for s in subverdicts]
+    if all(v == "supported" for v in verdicts):
+        return "supported"
+    if any(v == "contradicted" for v in verdicts):
+        return "contradicted"
+    return "inconclusive"
+
+
+def preregistration(rule: str, config: Any) -> str:
+    """sha256 of a claim's decision rule and its config (grids, seeds, targets, windows, thresholds): any
+    change to what was fixed before the run changes it."""
+    frozen = json.dumps({"rule": rule, "config": dataclasses.asdict(config)}, sort_keys=True, default=repr)
+    return hashlib.sha256(frozen.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Formatting
 
 def mean_sd(values) -> str:
     v = np.asarray(values, np.float64)
@@ -280,34 +487,3 @@ def as_list(a) -> Any:
     if a.ndim == 0:
         return float(a) if np.isfinite(a) else None
     return [as_list(x) for x in a]
-
-
-# ---------------------------------------------------------------------------------------------------
-# Speed: steps to a target, and the time of one step
-
-def censored_steps(per_step: np.ndarray, target: float, window: int) -> tuple[np.ndarray, int]:
-    """Per run, steps until the ``window``-step moving average first reaches ``target``; a run that never
-    does counts as the budget + 1 (a lower bound on its true time), and how many did not is returned."""
-    steps = steps_to(per_step, target, window)
-    missed = int(np.sum(~np.isfinite(steps)))
-    return np.where(np.isfinite(steps), steps, per_step.shape[-1] + 1.0), missed
-
-
-def speed_ratios(slow: np.ndarray, fast: np.ndarray, targets: Sequence[float], window: int) -> list[dict]:
-    """For each target: the paired ratio (geometric mean over seeds) of the steps ``slow`` needs over
-    the steps ``fast`` needs to bring its ``window``-step average to the target (per-step arrays (S, steps))."""
-    out = []
-    for target in targets:
-        a, miss_a = censored_steps(slow, target, window)
-        b, miss_b = censored_steps(fast, target, window)
-        ratio, ci = paired_ratio(a, b)
-        out.append({"target": float(target), "ratio": ratio, "ci95": ci, "steps_slow": a.tolist(),
-                    "steps_fast": b.tolist(), "not_reached_slow": miss_a, "not_reached_fast": miss_b})
-    return out
-
-
-def seconds_per_step(sweep: Sweep) -> float:
-    """Wall time of one step of the whole sweep: the median epoch after the first (which compiles), over
-    the steps of an epoch."""
-    later = sweep.epoch_seconds[1:] if len(sweep.epoch_seconds) > 1 else sweep.epoch_seconds
-    return float(np.median(later)) / sweep.steps_per_epoch

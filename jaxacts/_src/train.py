@@ -170,11 +170,12 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
-def run_keys(seed, seeds: int, settings: int) -> tuple[jax.Array, jax.Array]:
+def run_keys(seed, seeds: int, settings: int, first=0) -> tuple[jax.Array, jax.Array]:
     """Per-run PRNG keys (training noise, data order) and initialization keys for ``settings`` x
-    ``seeds`` runs: seed s's key is ``fold_in(key(seed), s)``, shared by every setting (paired runs)."""
+    ``seeds`` runs: seed s's key is ``fold_in(key(seed), first + s)``, shared by every setting (paired
+    runs); ``first`` numbers a disjoint set of seeds of the same stream (tuning apart from evaluation)."""
     base = jax.random.key(seed)
-    seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.arange(seeds))
+    seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(first + jnp.arange(seeds))
     keys = jnp.tile(seed_keys, settings)  # run r = (setting r // seeds, seed r % seeds)
     return keys, jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys)
 
