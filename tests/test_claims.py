@@ -22,7 +22,8 @@ from experiments.claims import linear_collapse
 from jaxacts.models import ModelConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMA = {"id", "claim", "source", "protocol", "measurements", "statistic", "ci95", "verdict", "rule", "figures"}
+SCHEMA = {"id", "claim", "source", "tested", "protocol", "measurements", "statistic", "ci95", "interval", "tuning",
+          "subverdicts", "preregistration", "verdict", "rule", "figures", "plot"}
 
 
 @pytest.fixture
@@ -49,12 +50,26 @@ def test_quick_run_of_every_claim_gives_a_verdict_a_figure_and_a_report(tmp_path
         low, high = c["ci95"]
         assert low <= high and np.isfinite([low, high]).all(), c["id"]
         assert c["rule"] == CLAIMS[c["id"]].RULE
+        assert c["preregistration"] == C.preregistration(c["rule"], CLAIMS[c["id"]].QUICK)
+        assert c["interval"]["scale"] in ("linear", "log") and c["interval"]["coverage"] >= 0.94, c["id"]
+        assert c["subverdicts"] and all(s["verdict"] in C.VERDICTS for s in c["subverdicts"]), c["id"]
+        assert c["verdict"] == C.overall(c["subverdicts"]) or c["id"] not in ("relu_vs_tanh", "leaky_slope")
+        if c["tuning"] is not None:  # tuning seeds apart from the evaluation seeds
+            assert not set(c["tuning"]["seeds"]) & set(c["tuning"]["evaluation_seeds"]), c["id"]
+            assert all(a["chosen"] in a["grid"] for a in c["tuning"]["arms"]), c["id"]
         assert all(os.path.getsize(os.path.join(out, f)) > 10_000 for f in c["figures"]), c["id"]
     with open(os.path.join(out, "report.md")) as fh:
         report = fh.read()
     assert report.count("| **") == len(CLAIMS)  # one verdict-table row per claim
     for c in saved["claims"]:
-        assert c["rule"] in report and f"![{c['id']}]({c['id']}.png)" in report
+        assert c["rule"] in report and f"![{c['id']}]({c['id']}.png)" in report and c["preregistration"] in report
+    # Figures and report come from claims.json alone: redrawing them gives the same report.
+    for c in saved["claims"]:
+        os.remove(os.path.join(out, c["figures"][0]))
+    runner.main(["--redraw", out])
+    with open(os.path.join(out, "report.md")) as fh:
+        assert fh.read() == report
+    assert all(os.path.getsize(os.path.join(out, c["figures"][0])) > 10_000 for c in saved["claims"])
 
 
 def test_runner_refuses_bad_input_before_any_work(tmp_path, capsys):
@@ -73,11 +88,25 @@ def test_runner_refuses_bad_input_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_bootstrap_interval_of_a_mean_matches_the_t_interval():
-    x = np.random.default_rng(1).normal(3.0, 2.0, size=200)
-    low, high = C.bootstrap_ci(x)
+def test_t_interval_is_students():
+    x = np.random.default_rng(1).normal(3.0, 2.0, size=7)
     t_low, t_high = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
-    assert abs(low - t_low) < 0.05 and abs(high - t_high) < 0.05
+    assert C.t_interval(x) == pytest.approx([t_low, t_high])
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        C.t_interval([1.0])
+
+
+@pytest.mark.parametrize("seeds", [5, 8, 16])
+def test_intervals_cover_at_least_94_percent_at_the_seed_counts_used(seeds):
+    # The method the claims use, simulated on normal differences and on lognormal ratios.
+    assert C.simulated_coverage(seeds, "linear") >= 0.94
+    assert C.simulated_coverage(seeds, "log") >= 0.94
+    if seeds == 5:  # the check can fail: a percentile bootstrap over 5 seeds covers about 85%
+        rng = np.random.default_rng(0)
+        data = rng.normal(0.0, 1.0, (2000, seeds))
+        boot = data[:, rng.integers(0, seeds, (500, seeds))].mean(axis=-1)  # (2000, 500)
+        low, high = np.percentile(boot, [2.5, 97.5], axis=1)
+        assert np.mean((low <= 0) & (0 <= high)) < 0.9
 
 
 def test_paired_ratio_is_the_geometric_mean_and_pairs_by_seed():
@@ -89,27 +118,88 @@ def test_paired_ratio_is_the_geometric_mean_and_pairs_by_seed():
     assert same == pytest.approx(3.0) and ci == pytest.approx([3.0, 3.0])
 
 
-def test_steps_to_a_target_uses_a_trailing_average_and_censors():
-    per_step = np.array([[1.0, 0.5, 0.4, 0.2, 0.1], [1.0, 1.0, 1.0, 1.0, 1.0]])
-    np.testing.assert_allclose(C.smoothed(per_step, 2)[0], [1.0, 0.75, 0.45, 0.3, 0.15])
-    np.testing.assert_array_equal(C.steps_to(per_step, 0.45, 2), [3.0, np.inf])
-    steps, missed = C.censored_steps(per_step, 0.45, 2)
-    np.testing.assert_array_equal(steps, [3.0, 6.0])
+def test_steps_to_a_target_has_no_delay_and_censors():
+    # A straight line crosses 0.5 at step 51 (1-based); a centred average of a line is the line, so the
+    # crossing is found there, where a trailing window of 10 would find it 5 steps late.
+    line = 1.0 - 0.01 * np.arange(100)
+    assert C.steps_to(line[None], 0.5, 10)[0] == pytest.approx(51.0)
+    assert C.steps_to(line[None], 0.505, 10)[0] == pytest.approx(50.5)  # interpolated between steps
+    noisy = line + np.where(np.arange(100) % 2, 0.05, -0.05)  # minibatch noise averages out
+    assert abs(C.steps_to(noisy[None], 0.5, 10)[0] - 51.0) <= 1.0
+    steps, missed = C.censored_steps(np.stack([line, np.ones(100)]), 0.5, 10)
+    np.testing.assert_allclose(steps, [51.0, 101.0])
     assert missed == 1
-    assert np.isinf(C.steps_to(np.array([[1.0, np.nan, 0.0, 0.0]]), 0.5, 2))[0]  # a diverged run never arrives
+    diverged = line.copy()
+    diverged[20] = np.nan
+    assert np.isinf(C.steps_to(diverged[None], 0.5, 10))[0]  # a diverged run never arrives
 
 
-def test_fastest_choice_reads_only_the_validation_curve():
-    sweep = C.Sweep(settings=[{"lr": 0.1, "activation": "relu"}, {"lr": 1.0, "activation": "relu"}], seeds=2,
-                    steps_per_epoch=1, train_loss=np.zeros((2, 2, 3)), train_error=np.zeros((2, 2, 3)),
-                    evals={"val_accuracy": np.array([[[0.5, 0.8, 0.9]] * 2, [[0.8, 0.8, 0.85]] * 2]),
-                           "test_accuracy": np.array([[[0.0] * 3] * 2, [[1.0] * 3] * 2])},
-                    final_train={}, diverged=np.zeros((2, 2), bool), seconds=0.0, epoch_seconds=np.zeros(3), graphdef=None, state=None,
-                    index=(0, 1))
-    assert C.choose_fastest(sweep, 0.25) == 1  # reaches 75% validation accuracy an epoch sooner
-    assert C.choose_by_validation(sweep) == 0  # higher final validation accuracy
+def _sweep(lrs, train_error, diverged=None, val=None):
+    P, S = len(lrs), train_error.shape[1]
+    return C.Sweep(settings=[{"lr": lr, "activation": "relu"} for lr in lrs], seeds=S, steps_per_epoch=4,
+                   train_loss=train_error, train_error=train_error,
+                   evals={"val_accuracy": np.ones((P, S, 2)) if val is None else val},
+                   final_train={"loss": train_error[..., -1]},
+                   diverged=np.zeros((P, S), bool) if diverged is None else diverged, seconds=0.0,
+                   epoch_seconds=np.zeros(2), graphdef=None, state=None, index=tuple(range(P)))
+
+
+def test_fastest_choice_reads_the_training_curve_of_the_tuning_seeds():
+    t = np.arange(40)
+    slow, fast = 1.0 - 0.01 * t, 1.0 - 0.02 * t
+    sweep = _sweep([0.1, 1.0], np.stack([np.stack([slow] * 2), np.stack([fast] * 2)]))
+    assert C.choose_fastest(sweep, 0.7) == 1
+    assert C.choose_lowest_mean_training_error(sweep) == 1
     sweep.diverged[1, 0] = True
-    assert C.choose_fastest(sweep, 0.25) == 0  # a rate with a diverged seed loses to a healthy one
+    assert C.choose_fastest(sweep, 0.7) == 0  # a rate with a diverged seed loses to a healthy one
+
+
+def test_tuning_extends_the_grid_until_the_choice_is_interior():
+    calls = []
+
+    def train(lrs_by_arm, seeds, first_seed):
+        calls.append((lrs_by_arm, first_seed))
+        out = {}
+        for arm, lrs in lrs_by_arm.items():
+            # Best at lr 0.3 for "a"; "b" diverges above 0.1 and is best at the largest stable rate.
+            err = np.array([[[abs(np.log(lr / 0.3)) if arm == "a" else -lr] * 8] * seeds for lr in lrs])
+            div = np.array([[arm == "b" and lr > 0.1] * seeds for lr in lrs])
+            out[arm] = _sweep(lrs, err, div)
+        return out
+
+    chosen, record = C.tune(train, {"a": [0.01, 0.03, 0.1], "b": [0.01, 0.03, 0.1]},
+                            C.choose_lowest_mean_training_error, C.Tuning(seeds=3), evaluation_seeds=5)
+    assert all(first == C.TUNING_FIRST_SEED for _, first in calls)
+    arms = {a["arm"]: a for a in record["arms"]}
+    assert chosen["a"] == pytest.approx(0.3) and arms["a"]["interior"] and len(arms["a"]["extended"]) == 2
+    assert chosen["b"] == pytest.approx(0.1) and arms["b"]["interior"] and "diverged in 3/3" in arms["b"]["stopped"]
+    assert record["evaluation_seeds"] == [0, 1, 2, 3, 4] and not set(record["seeds"]) & set(record["evaluation_seeds"])
+    capped, record = C.tune(train, {"a": [0.001, 0.002]}, C.choose_lowest_mean_training_error,
+                            C.Tuning(seeds=2, max_extensions=1), evaluation_seeds=2)
+    assert not record["arms"][0]["interior"] and "edge" in record["arms"][0]["stopped"]
+
+
+def test_overall_verdict_and_preregistration():
+    sub = lambda v: C.subverdict("c", v, "x", 1.0, [0.0, 2.0])
+    assert C.overall([sub("supported"), sub("supported")]) == "supported"
+    assert C.overall([sub("supported"), sub("inconclusive")]) == "inconclusive"
+    assert C.overall([sub("inconclusive"), sub("contradicted")]) == "contradicted"
+    config = linear_collapse.Config()
+    h = C.preregistration(linear_collapse.RULE, config)
+    assert h == C.preregistration(linear_collapse.RULE, linear_collapse.Config())
+    assert h != C.preregistration(linear_collapse.RULE, linear_collapse.Config(seeds=9))
+    assert h != C.preregistration(linear_collapse.RULE + " ", config)
+
+
+def test_logistic_optimum_is_the_minimum():
+    data = C.load(C.DataConfig(dataset="digits"))
+    x, y = data.x_train[:300].reshape(300, -1) / 16.0, data.y_train[:300]
+    loss, w, b = linear_collapse.logistic_optimum(x, y, 10)
+    from sklearn.linear_model import LogisticRegression
+    ref = LogisticRegression(C=1e8, max_iter=20_000, tol=1e-10).fit(x, y)
+    p = ref.predict_proba(x)
+    assert loss == pytest.approx(-np.mean(np.log(p[np.arange(300), y])), abs=1e-4)
+    assert loss < 0.05  # 300 digits in 64 dimensions are nearly separable
 
 
 def test_relu_is_leaky_relu_with_slope_zero():
@@ -125,6 +215,7 @@ def test_product_of_a_linear_networks_weights_reproduces_it(standard_promotion):
     data = C.load(C.DataConfig(dataset="digits"))
     model = ModelConfig(activation="identity", init="lecun_normal", depth=3, width=16)
     sweep = C.train_sweep(data, model, "adam", (1e-2,), epochs=1, batch_size=50, seeds=2)
+    assert sweep.seeds == 2
     errors = linear_collapse._collapse_error(sweep, 0, data.x_test)
     assert max(errors) < 1e-5
     relu = C.train_sweep(data, ModelConfig(activation="relu", depth=3, width=16), "adam", (1e-2,), epochs=1,

@@ -221,6 +221,19 @@ def choose_lowest_training_loss(sweep: Sweep) -> int:
     return max(range(len(sweep.lrs)), key=lambda p: (healthy[p], -np.nan_to_num(loss[p], nan=np.inf)))
 
 
+RULE_LOWEST_MEAN_TRAINING_ERROR = ("the learning rate with the lowest training error averaged over every step of the "
+                                   "budget (the area under the training curve: fastest training, no target needed; "
+                                   "mean over tuning seeds); a rate at which a seed diverged is chosen only if every "
+                                   "rate diverged")
+
+
+def choose_lowest_mean_training_error(sweep: Sweep) -> int:
+    """Index of the learning rate chosen by :data:`RULE_LOWEST_MEAN_TRAINING_ERROR`."""
+    area = sweep.train_error.mean(axis=(1, 2))
+    healthy = ~sweep.diverged.any(axis=1)
+    return max(range(len(sweep.lrs)), key=lambda p: (healthy[p], -np.nan_to_num(area[p], nan=np.inf)))
+
+
 def rule_fastest_training(target_error: float) -> str:
     return (f"the learning rate whose training error (centred one-epoch window) first falls to {target_error:g} soonest "
             "(geometric mean over tuning seeds of the step it does, a seed that never does counting as the budget + 1 "
@@ -286,8 +299,8 @@ def tune(train: Callable[[dict[str, list[float]], int, int], dict[str, Sweep]], 
         interior = 0 < p < len(sweep.lrs) - 1
         chosen[arm] = sweep.lrs[p]
         arms.append({"arm": arm, "grid": list(sweep.lrs), "chosen": sweep.lrs[p], "interior": bool(interior),
-                     "extended": added[arm], "stopped": "interior" if interior else stopped.get(
-                         arm, f"at the edge after {len(added[arm])} extension(s)")})
+                     "extended": added[arm], "stopped": stopped.get(arm) or (
+                         "interior" if interior else f"at the edge after {len(added[arm])} extension(s)")})
     return chosen, {"seeds": list(range(TUNING_FIRST_SEED, TUNING_FIRST_SEED + tuning.seeds)),
                     "evaluation_seeds": list(range(evaluation_seeds)), "arms": arms}
 

@@ -1,8 +1,10 @@
-"""The protocol two speed claims share: activation A against activation B, each with its own initializer
-and its own learning rate (tuned to train fastest on the validation split), steps until the training
-loss / error reach a target, as a paired ratio over seeds with its interval."""
+"""The protocol the speed claims share: activations compared by the steps their networks need to bring
+the training error to a target, each with its own initializer and its own learning rate (tuned on tuning
+seeds to train fastest), measured on fresh evaluation seeds as paired ratios with t-intervals."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import matplotlib
 import numpy as np
@@ -14,113 +16,104 @@ from experiments.claims import common as C  # noqa: E402
 from jaxacts.models import ModelConfig  # noqa: E402
 
 
-def compare(config, slow: str, fast: str, model: dict) -> dict:
-    """Trains ``slow`` and ``fast`` (activation names) with ``model`` (ModelConfig fields) over
-    ``config.lrs`` x ``config.seeds``, picks each one's lr with :func:`common.choose_fastest` at
-    ``config.tune_error``, and measures steps to ``config.target_error`` and ``config.target_loss``
-    (moving average over one epoch of minibatches) and the ratio across ``config.error_targets``."""
+def compare(config, arms: dict[str, tuple[str, str]], model: dict, choose: Callable[[C.Sweep], int]) -> dict:
+    """Trains each arm (label -> (activation spec, initializer)) with ``model`` (ModelConfig fields): its
+    learning rate tuned by ``choose`` over ``config.lrs`` on tuning seeds (:func:`common.tune`), then
+    ``config.seeds`` evaluation seeds at that rate. Returns the evaluation sweeps, the choices, the tuning
+    record, and each arm's tuning-seed training-error curves at its chosen rate (for targets fixed by rule
+    on the tuning seeds)."""
     data = C.load(config.data)
-    sweeps, chosen = {}, {}
-    for act in (slow, fast):
-        mc = ModelConfig(activation=act, init=C.init_for(act), **model)
-        sweep = C.train_sweep(data, mc, config.optimizer, config.lrs, epochs=config.epochs,
-                              batch_size=config.batch_size, seeds=config.seeds)
-        p = C.choose_fastest(sweep, config.tune_error)
-        sweeps[act], chosen[act] = sweep, p
-    window = sweeps[slow].steps_per_epoch
-    err = {a: sweeps[a].train_error[chosen[a]] for a in (slow, fast)}
-    loss = {a: sweeps[a].train_loss[chosen[a]] for a in (slow, fast)}
-    by_error = C.speed_ratios(err[slow], err[fast], [config.target_error], window)[0]
-    by_loss = C.speed_ratios(loss[slow], loss[fast], [config.target_loss], window)[0]
-    curve = C.speed_ratios(err[slow], err[fast], config.error_targets, window)
-    # Both sweeps train the same number of runs on the same batches: their step times compare the activations.
-    seconds = {a: C.seconds_per_step(sweeps[a]) for a in (slow, fast)}
+    seen: dict[tuple[str, float], np.ndarray] = {}
+
+    def train(lrs_by_arm: dict[str, list[float]], seeds: int, first_seed: int) -> dict[str, C.Sweep]:
+        out = {}
+        for arm, lrs in lrs_by_arm.items():
+            spec, init = arms[arm]
+            out[arm] = C.train_sweep(data, ModelConfig(activation=spec, init=init, **model), config.optimizer, lrs,
+                                     epochs=config.epochs, batch_size=config.batch_size, seeds=seeds,
+                                     first_seed=first_seed)
+            if first_seed == C.TUNING_FIRST_SEED:
+                seen.update({(arm, lr): out[arm].train_error[p] for p, lr in enumerate(out[arm].lrs)})
+        return out
+
+    chosen, tuning = C.tune(train, {a: config.lrs for a in arms}, choose, config.tuning, config.seeds)
+    sweeps = train({a: [chosen[a]] for a in arms}, config.seeds, 0)
+    return {"sweeps": sweeps, "chosen_lr": chosen, "tuning": tuning, "window": sweeps[next(iter(arms))].steps_per_epoch,
+            "tuning_error": {a: seen[(a, chosen[a])] for a in arms}}
+
+
+def lowest_common_target(out: dict, grid: Sequence[float]) -> float:
+    """The lowest training error in ``grid`` that every arm's every tuning seed reaches (centred window) at
+    its chosen rate; the highest of the grid if none is reached by all."""
+    reached = [t for t in sorted(grid) if all(np.isfinite(C.steps_to(e, t, out["window"])).all()
+                                            for e in out["tuning_error"].values())]
+    return reached[0] if reached else max(grid)
+
+
+def pair(out: dict, slow: str, fast: str, target: float, targets: Sequence[float]) -> dict:
+    """Steps ``slow`` needs over steps ``fast`` needs to reach ``target`` (evaluation seeds, paired), with the
+    interval widened where seeds were censored, and the ratio across ``targets``."""
+    err = {a: out["sweeps"][a].train_error[0] for a in (slow, fast)}
+    main = C.speed_ratios(err[slow], err[fast], [target], out["window"])[0]
+    main["bounded"] = C.as_list(C.bounded_interval(main["ci95"], main["not_reached_slow"], main["not_reached_fast"]))
+    main["curve"] = C.speed_ratios(err[slow], err[fast], targets, out["window"])
+    return main
+
+
+def ratio_verdict(p: dict, supported, contradicted) -> str:
+    """:func:`common.interval_verdict` on a pair's interval widened by censoring (None = unbounded)."""
+    low, high = (np.inf if v is None else v for v in p["bounded"])
+    return C.interval_verdict([low, high], supported, contradicted)
+
+
+def wall_clock(out: dict, slow: str, fast: str, p: dict) -> dict:
+    """The steps ratio times the ratio of step times (both sweeps train the same number of runs on the same
+    batches, so their step times compare the activations)."""
+    seconds = {a: C.seconds_per_step(out["sweeps"][a]) for a in (slow, fast)}
     per_step = seconds[slow] / seconds[fast]
-    wall = {"ratio": by_error["ratio"] * per_step, "ci95": [c * per_step for c in by_error["ci95"]],
-            "step_seconds": seconds, "step_time_ratio": per_step}
-    lrs = {a: sweeps[a].lrs[chosen[a]] for a in (slow, fast)}
-    return {"sweeps": sweeps, "chosen_lr": lrs, "window": window, "by_error": by_error, "by_loss": by_loss,
-            "curve": curve, "wall": wall, "test_accuracy": {a: sweeps[a].evals["test_accuracy"][chosen[a], :, -1]
-                                                             for a in (slow, fast)},
-            "curves": {a: {"error": C.smoothed(err[a], window).mean(axis=0), "loss": C.smoothed(loss[a], window)
-                           .mean(axis=0)} for a in (slow, fast)}}
+    return {"ratio": p["ratio"] * per_step, "ci95": [c * per_step for c in p["ci95"]], "step_seconds": seconds,
+            "step_time_ratio": per_step}
 
 
-def result(config, out: dict, slow: str, fast: str, *, model: str, targets: str, effect: str,
-           labels: tuple[str, str] | None = None) -> dict:
-    """The claim's result from :func:`compare`'s ``out``: protocol, measurements, the steps ratio to the
-    target training error with its interval and censoring, details and plot data. ``model``, ``targets``
-    and ``effect`` are the claim's own words (``effect`` follows the ratio in the verdict table); ``labels``
-    name the two activations in those texts (default: their registry names)."""
-    e = out["by_error"]
-    slow_label, fast_label = labels or (slow, fast)
-    return {
-        "protocol": {"data": f"{config.data.dataset} (validation {config.data.val_fraction:g} of training set)",
-                     "model": model,
-                     "optimizer": f"{config.optimizer} (momentum: SGD with momentum 0.9), constant lr, batch "
-                                  f"{config.batch_size}, {config.epochs} epochs",
-                     "learning rates": f"grid {list(config.lrs)} per activation; rule: "
-                                       f"{C.rule_fastest_validation(config.tune_error)}",
-                     "chosen": out["chosen_lr"], "seeds": config.seeds, "targets": targets},
-        "measurements": measurements(out, slow, fast),
-        "statistic": {"name": f"steps to training error {config.target_error:g}, {slow_label} / {fast_label}",
-                      "value": e["ratio"]},
-        "ci95": e["ci95"], "not_reached": {"slow": e["not_reached_slow"], "fast": e["not_reached_fast"]},
-        "effect": f"{slow_label} needs {e['ratio']:.2f}x the steps of {fast_label} [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]; "
-                  + effect,
-        "details": details(out, slow, fast, config), "plot": plot_data(out),
-    }
+def measurements(out: dict, pairs: dict[str, dict]) -> dict:
+    return {"steps_to_target": {name: {"target": p["target"], "slow": p["steps_slow"], "fast": p["steps_fast"],
+                                       "ratio": p["ratio"], "ci95": p["ci95"]} for name, p in pairs.items()},
+            "chosen_lr": out["chosen_lr"],
+            "test_accuracy": {a: C.as_list(s.evals["test_accuracy"][0, :, -1]) for a, s in out["sweeps"].items()}}
 
 
-def verdict(result: dict, supported, contradicted) -> str:
-    """:func:`common.interval_verdict` on the steps-ratio interval, widened where seeds were censored."""
-    missed = result["not_reached"]
-    return C.interval_verdict(C.bounded_interval(result["ci95"], missed["slow"], missed["fast"]), supported,
-                              contradicted)
-
-
-def details(out: dict, slow: str, fast: str, config) -> list[str]:
-    e, l, w = out["by_error"], out["by_loss"], out["wall"]
-    rows = [f"| measure | {slow} / {fast} (geometric mean, 95% CI) | not reached ({slow}, {fast}) |", "|---|---|---|",
-            f"| steps to training error {e['target']:g} | {e['ratio']:.3g} [{e['ci95'][0]:.3g}, {e['ci95'][1]:.3g}] | "
-            f"{e['not_reached_slow']}, {e['not_reached_fast']} |",
-            f"| steps to training loss {l['target']:g} | {l['ratio']:.3g} [{l['ci95'][0]:.3g}, {l['ci95'][1]:.3g}] | "
-            f"{l['not_reached_slow']}, {l['not_reached_fast']} |",
-            f"| wall-clock to training error {e['target']:g} | {w['ratio']:.3g} [{w['ci95'][0]:.3g}, {w['ci95'][1]:.3g}]"
-            f" | (step time ratio {w['step_time_ratio']:.3f}: the median epoch of each sweep) |", ""]
-    rows += ["Ratio against the error target: " + ", ".join(
-        f"{c['target']:g}: {c['ratio']:.3g} [{c['ci95'][0]:.3g}, {c['ci95'][1]:.3g}]" for c in out["curve"]) + ".", ""]
-    rows += [f"Learning rates chosen: {slow} {out['chosen_lr'][slow]:g}, {fast} {out['chosen_lr'][fast]:g} "
-             f"(grid {list(config.lrs)}). Final test accuracy: {slow} {C.mean_sd(out['test_accuracy'][slow])}, "
-             f"{fast} {C.mean_sd(out['test_accuracy'][fast])}. A seed that never reaches a target counts as the "
-             "budget + 1 step (a lower bound on its time): where the slower activation misses a target, its ratio is a "
-             "lower bound; where the faster one misses, an upper bound."]
+def details(out: dict, pairs: dict[str, dict]) -> list[str]:
+    rows = ["| comparison | target | steps ratio (geometric mean, 95% CI) | not reached (slow, fast) | ratio across "
+            "targets |", "|---|---|---|---|---|"]
+    for name, p in pairs.items():
+        across = ", ".join(f"{c['target']:g}: {c['ratio']:.3g}" for c in p["curve"])
+        rows.append(f"| {name} | {p['target']:g} | {p['ratio']:.3g} [{p['ci95'][0]:.3g}, {p['ci95'][1]:.3g}] | "
+                    f"{p['not_reached_slow']}, {p['not_reached_fast']} | {across} |")
+    acc = ", ".join(f"{a} {C.mean_sd(s.evals['test_accuracy'][0, :, -1])}" for a, s in out["sweeps"].items())
+    rows += ["", f"Steps to a target: {C.WINDOW_RULE}; measurable from half an epoch on. A seed that never reaches the "
+             "target counts as the budget + 1 step (a lower bound on its time): the verdict then reads the interval "
+             "as a bound (a censored slow side cannot show the ratio is small, a censored fast side that it is "
+             f"large). Final test accuracy (evaluation seeds): {acc}."]
     return rows
 
 
-def measurements(out: dict, slow: str, fast: str) -> dict:
-    e, l = out["by_error"], out["by_loss"]
-    return {"steps_to_error": {slow: e["steps_slow"], fast: e["steps_fast"], "target": e["target"]},
-            "steps_to_loss": {slow: l["steps_slow"], fast: l["steps_fast"], "target": l["target"]},
-            "ratio_by_error_target": [{k: c[k] for k in ("target", "ratio", "ci95")} for c in out["curve"]],
-            "wall_clock": out["wall"], "chosen_lr": out["chosen_lr"],
-            "test_accuracy": {a: C.as_list(v) for a, v in out["test_accuracy"].items()}}
-
-
-def plot_data(out: dict) -> dict:
-    return {"curves": {a: {k: C.as_list(v) for k, v in c.items()} for a, c in out["curves"].items()},
-            "ratio_curve": [{k: c[k] for k in ("target", "ratio", "ci95")} for c in out["curve"]],
-            "target_error": out["by_error"]["target"]}
+def plot_data(out: dict, pairs: dict[str, dict], primary: str) -> dict:
+    return {"curves": {a: C.as_list(np.nanmean(C.centred(s.train_error[0], out["window"]), axis=0))
+                       for a, s in out["sweeps"].items()},
+            "ratio_curve": [{k: c[k] for k in ("target", "ratio", "ci95")} for c in pairs[primary]["curve"]],
+            "target_error": pairs[primary]["target"], "primary": primary}
 
 
 def figure(result: dict, path: str, title: str) -> None:
     plot = result["plot"]
     fig, (ax_err, ax_ratio) = plt.subplots(1, 2, figsize=(11, 4))
     for act, c in plot["curves"].items():
-        ax_err.plot(np.arange(1, len(c["error"]) + 1), c["error"], label=act)
+        c = np.asarray([np.nan if v is None else v for v in c], float)
+        ax_err.plot(np.arange(1, len(c) + 1), c, label=act)
     ax_err.axhline(plot["target_error"], color="k", ls="--", lw=1, label=f"target {plot['target_error']:g}")
     ax_err.set_xlabel("step")
-    ax_err.set_ylabel("training error\n(epoch moving average, seed mean)")
+    ax_err.set_ylabel("training error\n(centred one-epoch window, seed mean)")
+    ax_err.set_xscale("log")
     ax_err.legend(fontsize=8)
     rc = plot["ratio_curve"]
     t = [c["target"] for c in rc]
@@ -129,7 +122,7 @@ def figure(result: dict, path: str, title: str) -> None:
     ax_ratio.errorbar(t, r, yerr=[r - lo, hi - r], marker="o", capsize=3)
     ax_ratio.axhline(1.0, color="0.5", lw=1)
     ax_ratio.set_xlabel("training-error target")
-    ax_ratio.set_ylabel("steps ratio (slow / fast), 95% CI")
+    ax_ratio.set_ylabel(f"steps ratio {plot['primary']}, 95% CI")
     ax_ratio.invert_xaxis()
     for ax in (ax_err, ax_ratio):
         ax.grid(alpha=0.3)
