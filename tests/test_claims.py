@@ -221,3 +221,35 @@ def test_product_of_a_linear_networks_weights_reproduces_it(standard_promotion):
     relu = C.train_sweep(data, ModelConfig(activation="relu", depth=3, width=16), "adam", (1e-2,), epochs=1,
                          batch_size=50, seeds=1)
     assert linear_collapse._collapse_error(relu, 0, data.x_test)[0] > 1e-2  # and a ReLU network is not linear
+
+
+def test_arms_with_one_initializer_train_in_one_program_as_they_would_apart(standard_promotion, monkeypatch):
+    data = C.load(C.DataConfig(dataset="digits", train_subset=500))
+    arms = {"sigmoid": ("sigmoid", "glorot_normal"), "tanh": ("tanh", "glorot_normal"),
+            "elu": ("elu(alpha=2.0)", "glorot_normal")}
+    lrs = {"sigmoid": [0.1], "tanh": [0.3, 0.1], "elu": [0.1]}
+    calls = []
+    real = C.train_sweep
+    monkeypatch.setattr(C, "train_sweep", lambda *a, **k: calls.append(a[1].activation) or real(*a, **k))
+    kw = dict(epochs=1, batch_size=50, seeds=2)
+    together = C.train_arms(data, arms, {"depth": 1, "width": 8}, "sgd", lrs, **kw)
+    assert calls == ["sigmoid|tanh|elu(alpha=2.0)"]  # one compiled program
+    for arm, (spec, init) in arms.items():
+        apart = real(data, ModelConfig(activation=spec, init=init, depth=1, width=8), "sgd", lrs[arm], **kw)
+        assert together[arm].lrs == apart.lrs
+        np.testing.assert_allclose(together[arm].train_loss, apart.train_loss, rtol=1e-5, atol=1e-6)
+
+
+def test_a_choice_of_activations_is_checked_and_carries_each_alternatives_hyperparameters():
+    from jaxacts._src import layers
+    assert layers.expand("relu|leaky_relu(negative_slope=[0.01,0.2])") == [
+        "relu", "leaky_relu(negative_slope=0.01)", "leaky_relu(negative_slope=0.2)"]
+    values = layers.choice_hyperparameters("elu(alpha=[0.5,2.0])|celu", "elu(alpha=2.0)")
+    assert values == {"choice": 0.0, "0.alpha": 2.0}  # celu as named: its default alpha is bound, not state
+    assert layers.choice_hyperparameters("elu(alpha=[0.5,2.0])|celu(alpha=3.0)", "celu(alpha=3.0)") == {
+        "choice": 1.0, "0.alpha": 0.5, "1.alpha": 3.0}
+    assert layers.choice_hyperparameters("elu(alpha=[0.5,2.0])|celu", "celu")["choice"] == 1.0
+    with pytest.raises(ValueError, match="maxout"):
+        ModelConfig(activation="relu|maxout")
+    with pytest.raises(ValueError, match="not_an_activation"):
+        ModelConfig(activation="relu|not_an_activation")

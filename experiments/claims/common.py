@@ -151,7 +151,7 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
     tx, shape = T.make_optimizer(optim, epochs * steps_per_epoch)
     keys, init_keys = T.run_keys(0, seeds, len(settings), first_seed)
     graphdef, state = T.init_state(init_keys, model, data.example_shape, data.num_classes, tx,
-                                   T.run_hyperparameters(settings, seeds))
+                                   T.run_hyperparameters(settings, seeds, model.activation))
     epoch_fn = T.make_train_epoch(graphdef, tx, shape, batch_size=batch_size,
                                   scan=T.scan_steps_by_default(model.kind))
     x, y = jax.device_put(data.x_train), jax.device_put(data.y_train)
@@ -184,6 +184,24 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
         diverged=per_run(jax.device_get(state.diverged)).astype(bool), seconds=seconds,
         epoch_seconds=np.asarray(times), graphdef=graphdef,
         state=state, extra=extra, index=tuple(range(P)))
+
+
+def train_arms(data: D.Dataset, arms: dict[str, tuple[str, str]], model: dict, optimizer: str,
+               lrs_by_arm: dict[str, Sequence[float]], **kw) -> dict[str, Sweep]:
+    """Trains each arm (label -> (activation spec, initializer)) at its learning rates, ``model`` giving the
+    other ModelConfig fields. Arms with the same initializer train in one compiled program, their
+    activations a choice made per run (``sigmoid|tanh``, ``jaxacts`` layers.Choice): compiling is paid
+    once per initializer, and more arms or seeds cost only their arithmetic. ``kw`` goes to
+    :func:`train_sweep` (epochs, batch_size, seeds, first_seed, on_epoch)."""
+    out: dict[str, Sweep] = {}
+    for init in dict.fromkeys(arms[a][1] for a in lrs_by_arm):
+        group = [a for a in lrs_by_arm if arms[a][1] == init]
+        specs = list(dict.fromkeys(arms[a][0] for a in group))
+        choice = "|".join(specs)
+        sweep = train_sweep(data, ModelConfig(activation=choice, init=init, **model), optimizer,
+                            settings=[(lr, arms[a][0]) for a in group for lr in lrs_by_arm[a]], **kw)
+        out.update({a: sweep.of(arms[a][0]) for a in group})
+    return out
 
 
 def init_runs(data: D.Dataset, model: ModelConfig, seeds: int, first_seed: int = 0):
@@ -285,7 +303,9 @@ def tune(train: Callable[[dict[str, list[float]], int, int], dict[str, Sweep]], 
             p = choose(sweep)
             if arm in stopped or 0 < p < len(sweep.lrs) - 1:
                 continue
-            pending[arm] = [sweep.lrs[-1] * tuning.factor if p == len(sweep.lrs) - 1 else sweep.lrs[0] / tuning.factor]
+            step = tuning.factor if p == len(sweep.lrs) - 1 else 1 / tuning.factor
+            edge = sweep.lrs[-1] if p == len(sweep.lrs) - 1 else sweep.lrs[0]
+            pending[arm] = [float(f"{edge * step:.6g}")]  # 0.3, not 0.30000000000000004
         if not pending:
             break
         for arm, sweep in train(pending, tuning.seeds, TUNING_FIRST_SEED).items():

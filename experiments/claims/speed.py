@@ -13,7 +13,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from experiments.claims import common as C  # noqa: E402
-from jaxacts.models import ModelConfig  # noqa: E402
 
 
 def compare(config, arms: dict[str, tuple[str, str]], model: dict, choose: Callable[[C.Sweep], int]) -> dict:
@@ -26,14 +25,10 @@ def compare(config, arms: dict[str, tuple[str, str]], model: dict, choose: Calla
     seen: dict[tuple[str, float], np.ndarray] = {}
 
     def train(lrs_by_arm: dict[str, list[float]], seeds: int, first_seed: int) -> dict[str, C.Sweep]:
-        out = {}
-        for arm, lrs in lrs_by_arm.items():
-            spec, init = arms[arm]
-            out[arm] = C.train_sweep(data, ModelConfig(activation=spec, init=init, **model), config.optimizer, lrs,
-                                     epochs=config.epochs, batch_size=config.batch_size, seeds=seeds,
-                                     first_seed=first_seed)
-            if first_seed == C.TUNING_FIRST_SEED:
-                seen.update({(arm, lr): out[arm].train_error[p] for p, lr in enumerate(out[arm].lrs)})
+        out = C.train_arms(data, arms, model, config.optimizer, lrs_by_arm, epochs=config.epochs,
+                           batch_size=config.batch_size, seeds=seeds, first_seed=first_seed)
+        if first_seed == C.TUNING_FIRST_SEED:
+            seen.update({(arm, lr): s.train_error[p] for arm, s in out.items() for p, lr in enumerate(s.lrs)})
         return out
 
     chosen, tuning = C.tune(train, {a: config.lrs for a in arms}, choose, config.tuning, config.seeds)

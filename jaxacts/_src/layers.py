@@ -1,4 +1,5 @@
-"""Activation layers for Flax NNX models: any registry activation, with fixed, swept or learned hyperparameters.
+"""Activation layers for Flax NNX models: any registry activation, with fixed, swept or learned hyperparameters,
+or a choice among several (``sigmoid|tanh|relu``) made per run at run time.
 
 Every activation layer is called as ``layer(x, train=..., key=...)``: randomness (RReLU, dropout) comes
 from the explicit ``key``, so a training step is a pure function of its inputs and vmaps over seeds.
@@ -98,6 +99,16 @@ class Fixed(nnx.Module):
                 raise ValueError(f"activation {spec!r}: a learned {k!r} would shadow the layer's attribute")
             setattr(self, k, nnx.Param(jnp.full((features,) if v.per_channel else (1,), float(v), jnp.float32)))
 
+    def set_hyperparameters(self, values: dict) -> None:
+        """Sets the named hyperparameters (values may be traced); a learned one takes the value as its
+        initial value (all channels). Names this layer does not have are ignored."""
+        for k, v in values.items():
+            if k in self.learned:
+                param = getattr(self, k)
+                param.value = jnp.broadcast_to(jnp.asarray(v, jnp.float32), param.shape)
+            elif k in self.hyperparameters:
+                self.hyperparameters[k] = ActivationHyperparameter(jnp.asarray(v, jnp.float32))
+
     def __call__(self, x, *, train: bool = False, key=None):
         hp = {k: v[...] for k, v in self.hyperparameters.items()}
         for k in self.learned:
@@ -108,17 +119,69 @@ class Fixed(nnx.Module):
         return self.fn(x, **hp)
 
 
+CHOICE = "|"  # 'sigmoid|tanh|elu(alpha=0.5)': one alternative per run, chosen at run time
+
+
+def alternatives(spec: str) -> list[str]:
+    """The alternatives of a choice spec ('sigmoid|tanh' -> ['sigmoid', 'tanh']); [spec] for any other."""
+    return registry.split_top_level(spec, CHOICE)
+
+
+def expand(spec: str) -> list[str]:
+    """Every setting of a spec: each alternative's settings in order (a sweep inside one expands there)."""
+    return [setting for alt in alternatives(spec) for setting in registry.expand_spec(resolve_spec(alt))]
+
+
+def choice_hyperparameters(spec: str, setting: str) -> dict:
+    """The values a run of ``setting`` gives a :class:`Choice` layer of ``spec``: ``choice`` (the index of
+    the alternative that has the setting) and each alternative's float hyperparameters as ``"i.name"``
+    (the setting's own values for its alternative, each other alternative's first setting for the rest,
+    so that every run carries the same names)."""
+    alts = alternatives(spec)
+    settings = [registry.expand_spec(resolve_spec(a)) for a in alts]
+    index = next((i for i, s in enumerate(settings) if setting in s), None)
+    if index is None:
+        raise ValueError(f"{setting!r} is not a setting of {spec!r}")
+    values = {"choice": float(index)}
+    for i, s in enumerate(settings):
+        hp = registry.parse_spec(setting if i == index else s[0])[1]
+        values.update({f"{i}.{k}": v for k, v in hp.items() if not isinstance(v, bool)})
+    return values
+
+
+class Choice(nnx.Module):
+    """One of several activation layers, chosen per run by the ``choice`` index held in the model's state
+    (an :class:`ActivationHyperparameter`): runs of different activations train in one compiled program, as
+    the depth probe's networks do. Under vmap over runs ``lax.switch`` evaluates every alternative and
+    selects (elementwise activations are cheap beside the matmuls); a single run evaluates only its own."""
+
+    def __init__(self, spec: str, features: int | None = None):
+        self.options = nnx.List([Fixed(alt, features) for alt in alternatives(spec)])
+        self.choice = ActivationHyperparameter(jnp.zeros((), jnp.float32))
+
+    def set_hyperparameters(self, values: dict) -> None:
+        if "choice" in values:
+            self.choice = ActivationHyperparameter(jnp.asarray(values["choice"], jnp.float32))
+        for i, option in enumerate(self.options):
+            option.set_hyperparameters({k.split(".", 1)[1]: v for k, v in values.items()
+                                        if k.split(".", 1)[0] == str(i)})
+
+    def __call__(self, x, *, train: bool = False, key=None):
+        branches = [lambda x, option=option: option(x, train=train, key=key) for option in self.options]
+        return jax.lax.switch(self.choice[...].astype(jnp.int32), branches, x)
+
+
 def set_activation_hyperparameters(model: nnx.Module, values: dict) -> None:
     """Sets every activation layer's named hyperparameters in ``model`` (values may be traced); a learned
-    one takes the value as its initial value (all channels)."""
+    one takes the value as its initial value (all channels). A :class:`Choice` takes ``choice`` and its
+    alternatives' ``"i.name"`` values (see :func:`choice_hyperparameters`)."""
+    choices = [node for _, node in nnx.iter_graph(model) if isinstance(node, Choice)]
+    inside = {id(option) for c in choices for option in c.options}
+    for c in choices:
+        c.set_hyperparameters(values)
     for _, node in nnx.iter_graph(model):
-        if isinstance(node, Fixed):
-            for k, v in values.items():
-                if k in node.learned:
-                    param = getattr(node, k)
-                    param.value = jnp.broadcast_to(jnp.asarray(v, jnp.float32), param.shape)
-                else:
-                    node.hyperparameters[k] = ActivationHyperparameter(jnp.asarray(v, jnp.float32))
+        if isinstance(node, Fixed) and id(node) not in inside:
+            node.set_hyperparameters(values)
 
 
 def PReLU(features: int, *, shared: bool = False, init: float = 0.25) -> Fixed:
@@ -142,17 +205,26 @@ def LearnableSwish(features: int, *, init: float = 1.0) -> Fixed:
     return Fixed(f"silu(beta=learn({float(init)!r}, per_channel))", features)
 
 
-def make_activation(spec: str, features: int) -> Fixed:
+def make_activation(spec: str, features: int) -> Fixed | Choice:
     """The activation layer for ``spec``: a registry name with optional hyperparameters, numbers,
     sweeps or learned values (``elu(alpha=learn(1.0))``), or one of the learnable names of
     :data:`LEARNABLE` (not maxout, which the models build as a layer of its own because it changes
-    the width)."""
-    return Fixed(spec, features)
+    the width); or a choice of such specs, ``sigmoid|tanh``, made per run (:class:`Choice`)."""
+    return Choice(spec, features) if len(alternatives(spec)) > 1 else Fixed(spec, features)
 
 
 def check_activation(spec: str) -> None:
     """Raises a clear ValueError for a spec that neither the registry nor the models know, or whose
-    hyperparameters are invalid (every setting of a sweep is checked)."""
+    hyperparameters are invalid (every setting of a sweep, every alternative of a choice is checked)."""
+    alts = alternatives(spec)
+    if len(alts) > 1:
+        if "maxout" in [registry.parse_spec(a)[0] for a in alts]:
+            raise ValueError(f"maxout changes the layer's width and cannot be one alternative of {spec!r}")
+        for alt in alts:
+            check_activation(alt)
+        return
+    if not alts:
+        raise ValueError(f"empty activation spec {spec!r}")
     spec = resolve_spec(spec)
     name, hp = registry.parse_spec(spec)
     if name == "maxout":

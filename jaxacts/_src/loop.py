@@ -375,7 +375,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     tx, schedule = T.make_optimizer(config.optim, total_steps)
     run_keys, init_keys = T.run_keys(config.seed, S, len(settings))
     graphdef, state = T.init_state(init_keys, config.model, data.example_shape, data.num_classes, tx,
-                                   T.run_hyperparameters(settings, S))
+                                   T.run_hyperparameters(settings, S, config.model.activation))
     epoch_fn = T.make_train_epoch(graphdef, tx, schedule, batch_size=config.batch_size, mesh=mesh,
                                   layer_stats=config.layer_stats, data_order=config.data_order,
                                   scan=T.scan_steps_by_default(config.model.kind))

@@ -88,15 +88,19 @@ def sweep_settings(optim: OptimConfig, activation: str) -> list[dict[str, Any]]:
     hyperparameters: [{"lr": ..., "weight_decay": ..., "activation": "elu(alpha=0.5)"}, ...]."""
     return [{"lr": lr, "weight_decay": wd, "activation": act}
             for lr, wd, act in itertools.product(_values(optim.lr), _values(optim.weight_decay),
-                                                 registry.expand_spec(activation))]
+                                                 layers.expand(activation))]
 
 
-def run_hyperparameters(settings: list[dict[str, Any]], seeds: int) -> dict[str, Any]:
+def run_hyperparameters(settings: list[dict[str, Any]], seeds: int, activation: str | None = None) -> dict[str, Any]:
     """Per-run arrays (R = settings x seeds): learning_rate, weight_decay, and the activation's float
-    hyperparameters (a dict, possibly empty)."""
+    hyperparameters (a dict, possibly empty). With the model's ``activation`` a choice (``sigmoid|tanh``),
+    each run's alternative and its hyperparameters (:func:`layers.choice_hyperparameters`)."""
     rep = lambda vals: jnp.asarray(np.repeat(np.asarray(vals, np.float32), seeds))
-    acts = [{k: v for k, v in registry.parse_spec(s["activation"])[1].items() if not isinstance(v, bool)}
-            for s in settings]
+    if activation is not None and len(layers.alternatives(activation)) > 1:
+        acts = [layers.choice_hyperparameters(activation, s["activation"]) for s in settings]
+    else:
+        acts = [{k: v for k, v in registry.parse_spec(s["activation"])[1].items() if not isinstance(v, bool)}
+                for s in settings]
     return {"learning_rate": rep([s["lr"] for s in settings]),
             "weight_decay": rep([s["weight_decay"] for s in settings]),
             "activation": {k: rep([a[k] for a in acts]) for k in acts[0]}}
