@@ -121,17 +121,20 @@ def write_atomic(path: str, text: str) -> None:
 
 
 Draw = Callable[[dict, str], list]  # (results as read from JSON, folder) -> file names of the figures
-Report = Callable[[dict, list], str]  # (results, figure names) -> report.md
+Report = Callable[[dict, list], "str | dict[str, str]"]  # (results, figures) -> report.md, or {file name: text}
 
 
 def render(folder: str, name: str, results: dict, draw: Draw, report: Report) -> list[str]:
-    """Writes ``results`` to ``folder/name`` (strict JSON), then the figures and report.md drawn from the JSON
-    as read back (so they never use what the JSON does not hold). Returns the figures' file names."""
+    """Writes ``results`` to ``folder/name`` (strict JSON), then the figures and report.md (or every document
+    ``report`` returns) drawn from the JSON as read back, so they never use what the JSON does not hold.
+    Returns the figures' file names."""
     text = json.dumps(results, indent=1, allow_nan=False)  # a failure here writes nothing
     write_atomic(os.path.join(folder, name), text)
     data = json.loads(text)
     figures = draw(data, folder)
-    write_atomic(os.path.join(folder, "report.md"), report(data, figures))
+    documents = report(data, figures)
+    for doc, body in ({"report.md": documents} if isinstance(documents, str) else documents).items():
+        write_atomic(os.path.join(folder, doc), body)
     return figures
 
 

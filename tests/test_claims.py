@@ -253,3 +253,27 @@ def test_a_choice_of_activations_is_checked_and_carries_each_alternatives_hyperp
         ModelConfig(activation="relu|maxout")
     with pytest.raises(ValueError, match="not_an_activation"):
         ModelConfig(activation="relu|not_an_activation")
+
+
+def test_guide_ranks_with_ties_and_is_generated_from_the_json(tmp_path):
+    from experiments.claims import guide
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.0, 0.01, 8)
+    cell = lambda shift, noise=0.002: (lambda v: {"mean": float(v.mean()), "ci95": C.t_interval(v), "values": list(v)})(
+        0.8 + shift + base + rng.normal(0, noise, 8))
+    # ELU and SELU differ by less than the noise: a tie; both are resolved above ReLU, which is above sigmoid.
+    table = {"SELU": cell(0.02), "ReLU": cell(0.0), "sigmoid": cell(-0.1)}
+    elu = np.asarray(table["SELU"]["values"]) + np.tile([0.001, -0.001], 4)  # the same on average
+    table["ELU"] = {"mean": float(elu.mean()), "ci95": C.t_interval(elu), "values": list(elu)}
+    assert guide.ranks(table) == {"SELU": 1, "ELU": 1, "ReLU": 3, "sigmoid": 4}
+    sub = C.subverdict("SELU beats ELU", "inconclusive", "x", 0.0, [-0.01, 0.01])
+    results = {"environment": {"backend": "cpu", "device": "cpu", "date": "today", "quick": False},
+               "claims": [{"id": "ranking", "subverdicts": [sub], "measurements": {"ranking": {"MLP depth 2": table}}},
+                          {"id": "tanh_vs_sigmoid", "subverdicts": [sub], "measurements": {}}]}
+    text = guide.guide(results)
+    assert "| SELU | 0.8" in text and "(#1)" in text and "(#4)" in text
+    assert "the data cannot separate ELU, SELU" in text
+    assert "not tested in this run" in text  # advice whose claims did not run says so
+    assert "SELU beats ELU: **inconclusive**" in text
+    guide.figure(results, str(tmp_path / "g.png"))
+    assert os.path.getsize(tmp_path / "g.png") > 5_000

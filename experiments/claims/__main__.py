@@ -1,10 +1,11 @@
 """Run the claims: ``python -m experiments.claims`` (every claim), ``--only ID,...``, ``--quick``
 (a seconds-scale version of each: a data subset, few epochs, 2 seeds), ``--out DIR``;
-``--redraw DIR`` remakes the figures and report.md of DIR from its claims.json alone.
+``--redraw DIR`` remakes the figures, report.md and guide.md of DIR from its claims.json alone.
 
 Writes DIR/claims.json ({"claims": [{id, claim, source, tested, protocol, measurements, statistic, ci95,
 interval, tuning, subverdicts, preregistration, verdict, rule, figures, plot}], "environment": {...}}), one
-figure per claim (DIR/<id>.png) and DIR/report.md (the verdict table, then a section per claim), one path
+figure per claim (DIR/<id>.png), DIR/report.md (the verdict table, then a section per claim) and DIR/guide.md
+with guide.png ("which activation should I use?", generated from claims.json: ``experiments.claims.guide``), one path
 from results to report (``experiments.outputs.render``). They are rewritten after each claim, so an
 interrupted run keeps the claims it finished. A claim whose pre-registration (decision rule and config)
 differs from the committed full run's (docs/claims/claims.json) is flagged in the report.
@@ -37,6 +38,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from experiments import outputs  # noqa: E402
 from experiments.claims import CLAIMS  # noqa: E402
 from experiments.claims import common as C  # noqa: E402
+from experiments.claims import guide  # noqa: E402
 from experiments.claims.common import VERDICTS  # noqa: E402
 from jaxacts import data as D  # noqa: E402
 from jaxacts import cli  # noqa: E402
@@ -193,13 +195,19 @@ def report(results: dict, figures: list[str] | None = None) -> str:
 
 
 def draw(results: dict, folder: str) -> list[str]:
-    """Each claim's figure, drawn from its ``plot`` in claims.json."""
+    """Each claim's figure, drawn from its ``plot`` in claims.json, and the guide's."""
     names = []
     for e in results["claims"]:
         name = f"{e['id']}.png"
         CLAIMS[e["id"]].figure(e, os.path.join(folder, name))
         names.append(name)
-    return names
+    guide.figure(results, os.path.join(folder, "guide.png"))
+    return names + ["guide.png"]
+
+
+def documents(results: dict, figures: list[str]) -> dict[str, str]:
+    """report.md and guide.md, from claims.json alone."""
+    return {"report.md": report(results, figures), "guide.md": guide.guide(results)}
 
 
 REQUIRED = ("claims", "environment")
@@ -209,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = cli.parse(RunnerConfig, argv, __doc__, HELP)
     runner = cli.config_from_args(RunnerConfig, args)
     if runner.redraw:
-        figures = outputs.redraw(runner.redraw, "claims.json", REQUIRED, draw, report, "python -m experiments.claims",
+        figures = outputs.redraw(runner.redraw, "claims.json", REQUIRED, draw, documents, "python -m experiments.claims",
                                  "a claims run's")
         print(f"redrew {len(figures)} figure(s) and report.md in {runner.redraw}")
         return {}
@@ -243,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                             **{k: result[k] for k in keys}, "verdict": verdict, "rule": module.RULE,
                             "preregistration": C.preregistration(module.RULE, config), "figures": [f"{cid}.png"],
                             "config": dataclasses.asdict(config), "seconds": time.time() - t0})
-            outputs.render(staging, "claims.json", {"claims": entries, "environment": env}, draw, report)
+            outputs.render(staging, "claims.json", {"claims": entries, "environment": env}, draw, documents)
         outputs.put_in_place(staging, runner.out)
     except KeyboardInterrupt:
         if not entries:
