@@ -47,11 +47,11 @@ def _numpy_hidden(params, run: int, x: np.ndarray) -> list[np.ndarray]:
 def test_dead_units_and_born_dead_match_a_numpy_forward_pass():
     data = C.load(C.DataConfig(dataset="digits"))
     x = data.x_train[:300]
-    model = ModelConfig(activation="relu", init="he_normal", depth=3, width=3)
+    model = ModelConfig(activation="relu", init="he_normal", depth=6, width=2)
     graphdef, state = C.init_runs(data, model, 64, first_seed=5)
     dead = np.asarray(M.dead_units(graphdef, state.params, state.rest, jax.device_put(x)))
     born = np.asarray(M.born_dead(graphdef, state.params, state.rest, jax.device_put(x)))
-    assert dead.shape == (64, 3, 3)
+    assert dead.shape == (64, 6, 2)
     for r in range(64):
         hidden = _numpy_hidden(state.params, r, x)
         # Units far from the boundary only: float32 against float64 may differ at a pre-activation of ~0.
@@ -59,7 +59,7 @@ def test_dead_units_and_born_dead_match_a_numpy_forward_pass():
         sure = np.stack([np.all(h <= 0, axis=0) | np.any(h > 1e-5, axis=0) for h in hidden])
         np.testing.assert_array_equal(dead[r][sure], ref[sure])
         assert born[r] == any(np.all(h <= 1e-5) for h in hidden)
-    assert born.any() and not born.all()  # width 3, depth 3: some runs born dead, not all
+    assert born.any() and not born.all()  # width 2, depth 6: some runs born dead, not all
 
 
 def test_born_dead_is_at_least_the_all_negative_layer_bound():

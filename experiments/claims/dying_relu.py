@@ -1,10 +1,12 @@
 """Claim 5: ReLU units die, more of them at large learning rates, irreversibly; leaky ReLU and ELU avoid it;
 and deep narrow ReLU networks are born dead.
 
-Run: ``python -m experiments.claims --only dying_relu`` (about 5 minutes on 2 CPU cores; ``--quick``:
-seconds). Expected: under plain SGD ReLU's dead fraction rises with the learning rate among runs that
-trained, dead units seldom revive, and the chance that a width-2 ReLU network is born dead grows towards 1
-with depth.
+Run: ``python -m experiments.claims --only dying_relu`` (about 4.5 minutes of CPU time; 12.5 minutes wall
+on 2 CPU cores shared with other jobs; ``--quick``: under a minute). What it showed (MNIST-1D, MLP 2x128):
+under plain SGD ReLU's deadest layer goes from 0 dead units at lr 0.03 to about 35% at lr 2, its largest
+stable rate; leaky ReLU has fewer never-positive units (at a common rate too), ELU none where it trains;
+but about half of the units dead after the first epoch are alive again later (not irreversible); and a
+width-2 ReLU network is born dead with probability 0.06 at depth 2, 0.8 at depth 8 and 1.0 at depth 32+.
 
 One definition of "dead" for every activation: a unit is dead when its pre-activation is never positive on
 the whole training set (ReLU, leaky ReLU and ELU keep the sign of their input, so this is "output <= 0 on
