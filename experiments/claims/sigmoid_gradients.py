@@ -239,7 +239,7 @@ def run(config: Config) -> dict:
     sat_lr, sat_tuning = C.tune(train, {a: config.saturation_lrs for a in sat_models}, C.choose_by_validation,
                                 config.tuning, S)
     sat = {}  # arm -> (saturated, near zero, mean): each (S, epochs + 1, depth)
-    sat_diverged = {}
+    sat_diverged, sat_accuracy = {}, {}
     for arm, model in sat_models.items():
         compiled = {}
 
@@ -252,6 +252,7 @@ def run(config: Config) -> dict:
                               batch_size=config.saturation_batch, seeds=S, on_epoch=on_epoch)
         sat[arm] = tuple(np.stack([np.asarray(e[i], np.float64) for e in sweep.extra], axis=1) for i in range(3))
         sat_diverged[arm] = int(sweep.diverged.sum())
+        sat_accuracy[arm] = float(sweep.evals["val_accuracy"][..., -1].mean())
     top = sat["standard init"][0][:, 1:, -1]  # (S, epochs): top hidden layer, after epochs 1..E
     top_max = top.max(axis=1)
     sat_value, sat_ci = float(top_max.mean()), C.t_interval(top_max)
@@ -312,12 +313,14 @@ def run(config: Config) -> dict:
                 "| init | layer | " + " | ".join(str(e) for e in shown) + " |", "|---|---|" + "---|" * len(shown)]
     for arm, (frac, low, _) in sat.items():
         for layer in range(config.saturation_depth):
-            details.append(f"| {arm} (lr {sat_lr[arm]:g}) | {layer + 1} | " + " | ".join(
+            details.append(f"| {arm} (lr {sat_lr[arm]:.3g}, final validation accuracy {sat_accuracy[arm]:.2f}) | {layer + 1} | " + " | ".join(
                 f"{frac[:, e, layer].mean():.2f} ({low[:, e, layer].mean():.2f})" for e in shown) + " |")
     details += ["", f"Top layer, largest over epochs 1-{config.saturation_epochs}, per seed: "
                 f"{', '.join(f'{v:.2f}' for v in top_max)}; mean activation of the top layer after each epoch: "
                 f"{', '.join(f'{v:.2f}' for v in sat['standard init'][2][:, :, -1].mean(axis=0))}. Diverged evaluation "
-                f"runs: {sat_diverged}.", "",
+                f"runs: {sat_diverged}. A final validation accuracy near chance ({1 / data.num_classes:.2f}) means no rate of the "
+                "grid trained within the budget: the tuning could not tell the rates apart, and the saturation measured "
+                "is that of whichever rate it picked.", "",
                 f"**(c) Zig-zag.** MLP {config.zigzag_depth} x {config.width}, Glorot normal, full-batch gradient descent "
                 f"on {config.zigzag_examples} training examples for {config.zigzag_steps} steps; centred sigmoid = "
                 f"`{CENTRED}` = sigmoid - 1/2. Cosine between successive updates of a second-layer unit's incoming "
