@@ -55,6 +55,7 @@ class RunnerConfig:
     dataset: str = "mnist1d"
     data_dir: str = ""
     overwrite: bool = False
+    merge: bool = False
     redraw: str = ""
 
 
@@ -66,6 +67,8 @@ HELP = {
     "dataset": "mnist1d (canonical), or cifar10 / mnist from --data-dir; digits for smoke tests only",
     "data_dir": "folder with the files of cifar10 or mnist",
     "overwrite": "replace results already in --out",
+    "merge": "keep the other claims already in --out's claims.json and replace or add only these (each claim records "
+             "its own run: date, command, device)",
     "redraw": "a folder written by this command: redraw its figures and report.md from its claims.json, nothing else",
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -190,7 +193,9 @@ def report(results: dict, figures: list[str] | None = None) -> str:
                       + (f", grid extended by {a['extended']}" if a["extended"] else "")
                       + ("" if a["interior"] else f"; **at the edge** ({a['stopped']})") for a in e["tuning"]["arms"]]
             lines += [""]
-        lines += e["details"] + ["", f"({e['seconds']:.0f} s)", ""]
+        run = e.get("run", env)
+        lines += e["details"] + ["", f"({e['seconds']:.0f} s; run {run['date']} on {run['backend']} ({run['device']}): "
+                                 f"`{run['command']}`)", ""]
     return "\n".join(lines)
 
 
@@ -213,6 +218,27 @@ def documents(results: dict, figures: list[str]) -> dict[str, str]:
 REQUIRED = ("claims", "environment")
 
 
+def earlier_claims(out: str, chosen: dict) -> list[dict]:
+    """The claims of ``out``'s claims.json that this run does not redo (for --merge); [] where there is none."""
+    path = os.path.join(out, "claims.json")
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path) as fh:
+            saved = json.load(fh)
+        earlier = [c for c in saved["claims"] if c["id"] not in chosen]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"--merge: cannot read {path}: {e}") from None
+    unknown = [c["id"] for c in earlier if c["id"] not in CLAIMS]
+    if unknown:
+        raise ValueError(f"--merge: {path} holds claims this version does not know: {', '.join(unknown)}")
+    return earlier
+
+
+def in_order(entries: list[dict]) -> list[dict]:
+    return sorted(entries, key=lambda e: list(CLAIMS).index(e["id"]))
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     args = cli.parse(RunnerConfig, argv, __doc__, HELP)
     runner = cli.config_from_args(RunnerConfig, args)
@@ -224,8 +250,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
     try:
         chosen = configs(runner)
         outputs.check_out(runner.out)
-        if os.path.isdir(runner.out) and os.listdir(runner.out) and not runner.overwrite:
-            raise ValueError(f"{runner.out} already holds results; pass --overwrite or choose another --out")
+        earlier = earlier_claims(runner.out, chosen) if runner.merge else []
+        if os.path.isdir(runner.out) and os.listdir(runner.out) and not (runner.overwrite or runner.merge):
+            raise ValueError(f"{runner.out} already holds results; pass --overwrite or --merge, or choose another --out")
     except ValueError as e:
         raise SystemExit(f"error: {e}")
     staging = outputs.new_staging(runner.out)  # the set goes in place whole at the end (experiments.outputs)
@@ -250,8 +277,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             entries.append({"id": cid, "title": module.TITLE, "claim": module.CLAIM, "source": module.SOURCE,
                             **{k: result[k] for k in keys}, "verdict": verdict, "rule": module.RULE,
                             "preregistration": C.preregistration(module.RULE, config), "figures": [f"{cid}.png"],
-                            "config": dataclasses.asdict(config), "seconds": time.time() - t0})
-            outputs.render(staging, "claims.json", {"claims": entries, "environment": env}, draw, documents)
+                            "config": dataclasses.asdict(config), "seconds": time.time() - t0,
+                            "run": {k: env[k] for k in ("date", "command", "backend", "device", "quick")}})
+            outputs.render(staging, "claims.json", {"claims": in_order(earlier + entries), "environment": env}, draw,
+                           documents)
         outputs.put_in_place(staging, runner.out)
     except KeyboardInterrupt:
         if not entries:
