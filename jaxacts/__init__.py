@@ -29,6 +29,7 @@ from jaxacts._src.activations import (
     relu,
     relu6,
     rrelu,
+    scaled_tanh,
     selu,
     sigmoid,
     sign,
@@ -55,8 +56,8 @@ __all__ = [
     "ActivationInfo", "SELU_ALPHA", "SELU_SCALE", "celu", "derivative", "elu", "gelu", "get", "glu",
     "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "hardshrink", "heaviside", "identity", "info",
     "leaky_relu", "lisht", "log_sigmoid", "maxout", "mish", "names", "piecewise_linear", "prelu", "relu",
-    "relu6", "rrelu", "selu", "sigmoid", "sign", "silu", "snake", "softplus", "softshrink", "softsign",
-    "sparse_plus", "sparse_sigmoid", "squareplus", "swish", "tanh", "tanhshrink", "threshold",
+    "relu6", "rrelu", "scaled_tanh", "selu", "sigmoid", "sign", "silu", "snake", "softplus", "softshrink",
+    "softsign", "sparse_plus", "sparse_sigmoid", "squareplus", "swish", "tanh", "tanhshrink", "threshold",
 ]
 
 _rng.unroll_threefry_on_cpu()  # same random bits, drawn 1.3-2x faster on CPUs (jaxacts/_src/rng.py)

@@ -56,6 +56,7 @@ REFERENCE = {
     "hard_sigmoid": lambda m, x: _relu6(m, x + 3.0) / 6.0,
     "sparse_sigmoid": lambda m, x: m.np.where(x <= -1, 0.0, m.np.where(x >= 1, 1.0, (x + 1.0) / 2.0)),
     "tanh": lambda m, x: m.np.tanh(x),
+    "scaled_tanh": lambda m, x, a=1.7159, b=2 / 3: a * m.np.tanh(b * x),
     "softsign": lambda m, x: x / (1.0 + m.np.abs(x)),
     "hard_tanh": lambda m, x, min_val=-1.0, max_val=1.0: m.np.where(x < min_val, min_val, m.np.where(x > max_val, max_val, x)),
     "relu": lambda m, x: m.np.where(x > 0, x, 0.0),
@@ -102,6 +103,8 @@ EXTRA_CASES = [
     ("prelu", {"slope": 0.1}),
     ("selu", {"alpha": 1.5, "scale": 1.2}),
     ("squareplus", {"b": 0.0}),
+    ("scaled_tanh", {"a": 0.5, "b": 0.5}),  # the centred sigmoid, sigma(x) - 1/2
+    ("scaled_tanh", {"a": 2.0, "b": -1.5}),  # decreasing; b x overflows at the largest x
 ]
 
 

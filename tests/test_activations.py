@@ -492,3 +492,52 @@ def test_prelu_slope_is_differentiable():
     per_channel = jnp.array([0.1, 0.2])
     gc = jax.grad(lambda a: jaxacts.prelu(-jnp.ones((3, 2)), slope=a).sum())(per_channel)
     chex.assert_trees_all_close(gc, jnp.array([-3.0, -3.0]))
+
+
+# ----------------------------------------------------------------------------- scaled_tanh
+
+
+def test_scaled_tanh_at_one_half_is_the_centred_sigmoid():
+    # a tanh(b x) with a = b = 1/2 is sigma(x) - 1/2 (sigma(x) = (1 + tanh(x/2))/2): the sigmoid's slope
+    # 1/4 at 0, zero-centred. Float32 against sigma(x) - 1/2 in float64, written without tanh and without
+    # cancellation, -expm1(-|x|) / (2 (1 + e^{-|x|})) with x's sign: relative float32 rounding, also near 0.
+    # Then against sigma(x) - 1/2 computed in float32, which cancels near 0: XLA's float32 logistic is within
+    # a few ulps of 1/2 there (2.5 measured), absolute.
+    centred = functools.partial(jaxacts.scaled_tanh, a=0.5, b=0.5)
+    x64 = np.concatenate([-np.logspace(-30, 2, 400), [0.0], np.logspace(-30, 2, 400), np.linspace(-30.0, 30.0, 601)])
+    x = jnp.asarray(x64, jnp.float32)
+    xr = np.asarray(x.astype(jnp.float64))  # the float32 points, exactly
+    eps = float(jnp.finfo(jnp.float32).eps)
+    expected = np.sign(xr) * -np.expm1(-np.abs(xr)) / (2.0 * (1.0 + np.exp(-np.abs(xr))))
+    got = np.asarray(centred(x).astype(jnp.float64))
+    np.testing.assert_allclose(got, expected, rtol=2 * eps, atol=0)
+    got_sigmoid32 = np.asarray((jaxacts.sigmoid(x) - jnp.float32(0.5)).astype(jnp.float64))
+    np.testing.assert_allclose(got, got_sigmoid32, rtol=2 * eps, atol=2 * eps)
+    # Derivatives: sigma' and sigma'' in float64, over the whole range where they are normal numbers.
+    xd = jnp.asarray(np.concatenate([np.linspace(-700.0, 700.0, 1401), np.logspace(-30, 0, 31)]))
+    for order in (1, 2):
+        ours, theirs = centred, jaxacts.sigmoid
+        for _ in range(order):
+            ours, theirs = jax.grad(ours), jax.grad(theirs)
+        np.testing.assert_allclose(np.asarray(jax.vmap(ours)(xd)), np.asarray(jax.vmap(theirs)(xd)), rtol=1e-13, atol=0)
+    assert float(jax.grad(centred)(0.0)) == 0.25 == float(jax.grad(jaxacts.sigmoid)(0.0))
+    assert jaxacts.info("scaled_tanh").output_range == (-1.7159, 1.7159)
+
+
+def test_scaled_tanh_against_jax_nn_tanh():
+    for hp in ({}, {"a": 1.0, "b": 1.0}, {"a": 0.5, "b": 0.5}, {"a": -2.0, "b": 1.5}):
+        a, b = hp.get("a", 1.7159), hp.get("b", 2.0 / 3.0)
+        x = jnp.linspace(-4.0 / b, 4.0 / b, 801, dtype=jnp.float64)  # |bx| <= 4: autodiff's 1 - tanh^2 is accurate
+        f = jaxacts.get("scaled_tanh", **hp)
+        plain = lambda v: a * jax.nn.tanh(b * v)
+        np.testing.assert_allclose(np.asarray(f(x)), np.asarray(plain(x)), rtol=1e-15, atol=0)
+        np.testing.assert_allclose(np.asarray(grad_of(f)(x)), np.asarray(grad_of(plain)(x)), rtol=1e-12, atol=1e-15)
+    x = jnp.linspace(-30.0, 30.0, 601, dtype=jnp.float64)
+    chex.assert_trees_all_equal(jaxacts.scaled_tanh(x, a=1.0, b=1.0), jax.nn.tanh(x))
+    assert float(jaxacts.scaled_tanh(1.0)) == pytest.approx(1.0, abs=3e-6)  # LeCun et al.: f(+-1) = +-1
+    # Any finite a and b: 0 gives the zero function, negative values flip the sign.
+    chex.assert_trees_all_equal(jaxacts.scaled_tanh(x, a=0.0), jnp.zeros_like(x))
+    chex.assert_trees_all_equal(jaxacts.scaled_tanh(x, b=0.0), jnp.zeros_like(x))
+    chex.assert_trees_all_close(jaxacts.scaled_tanh(x, b=-0.5), -jaxacts.scaled_tanh(x, b=0.5), rtol=1e-15)
+    with pytest.raises(ValueError, match="b must be finite"):
+        jaxacts.scaled_tanh(x, b=float("inf"))

@@ -25,6 +25,7 @@ TORCH = {
     "log_sigmoid": (F.logsigmoid, {}),
     "hard_sigmoid": (F.hardsigmoid, {}),
     "tanh": (torch.tanh, {}),
+    "scaled_tanh": (lambda t: 0.8 * torch.tanh(1.3 * t), {"a": 0.8, "b": 1.3}),
     "softsign": (F.softsign, {}),
     "hard_tanh": (lambda t: F.hardtanh(t, -2.0, 0.5), {"min_val": -2.0, "max_val": 0.5}),
     "relu": (F.relu, {}),

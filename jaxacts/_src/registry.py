@@ -121,6 +121,11 @@ _register(A.sparse_sigmoid, r"\frac{1}{2}\,\mathrm{clip}(x + 1, 0, 2)", r"\frac{
           reference="Martins & Astudillo 2016 (sparsemax); jax.nn")
 _register(A.tanh, r"\tanh x", r"1 - \tanh^2 x", (-1.0, 1.0), smooth=True, monotonic=True, zero_centred=True,
           reference="-")
+# Range (-|a|, |a|) and increasing for a b > 0: at the defaults (1.7159, 2/3), (-1.7159, 1.7159).
+_register(A.scaled_tanh, r"a \tanh(b x)", r"a b\,\mathrm{sech}^2(b x)",
+          (-A.scaled_tanh.hyperparameters["a"], A.scaled_tanh.hyperparameters["a"]), smooth=True,
+          monotonic=True, zero_centred=True,
+          reference="LeCun, Bottou, Orr & Müller 1998, Efficient BackProp, sec. 4.4")
 _register(A.softsign, r"\frac{x}{1 + |x|}", r"\frac{1}{(1 + |x|)^2}", (-1.0, 1.0), smooth=False,
           monotonic=True, zero_centred=True, aliases=("soft_sign",), reference="Bergstra et al. 2009")
 _register(A.hard_tanh, r"\mathrm{clip}(x, -1, 1)", r"[-1 < x < 1]", (-1.0, 1.0), smooth=False, monotonic=True,
