@@ -194,13 +194,13 @@ def train_arms(data: D.Dataset, arms: dict[str, tuple[str, str]], model: dict, o
     once per initializer, and more arms or seeds cost only their arithmetic. ``kw`` goes to
     :func:`train_sweep` (epochs, batch_size, seeds, first_seed, on_epoch)."""
     out: dict[str, Sweep] = {}
+    canonical = {a: T.sweep_settings(T.OptimConfig(), spec)[0]["activation"] for a, (spec, _) in arms.items()}
     for init in dict.fromkeys(arms[a][1] for a in lrs_by_arm):
         group = [a for a in lrs_by_arm if arms[a][1] == init]
-        specs = list(dict.fromkeys(arms[a][0] for a in group))
-        choice = "|".join(specs)
+        choice = "|".join(dict.fromkeys(canonical[a] for a in group))
         sweep = train_sweep(data, ModelConfig(activation=choice, init=init, **model), optimizer,
-                            settings=[(lr, arms[a][0]) for a in group for lr in lrs_by_arm[a]], **kw)
-        out.update({a: sweep.of(arms[a][0]) for a in group})
+                            settings=[(lr, canonical[a]) for a in group for lr in lrs_by_arm[a]], **kw)
+        out.update({a: sweep.of(canonical[a]) for a in group})
     return out
 
 

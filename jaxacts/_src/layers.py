@@ -139,6 +139,7 @@ def choice_hyperparameters(spec: str, setting: str) -> dict:
     so that every run carries the same names)."""
     alts = alternatives(spec)
     settings = [registry.expand_spec(resolve_spec(a)) for a in alts]
+    setting = registry.expand_spec(resolve_spec(setting))[0]  # canonical spelling: 'f(a=0.5, b=0.5)'
     index = next((i for i, s in enumerate(settings) if setting in s), None)
     if index is None:
         raise ValueError(f"{setting!r} is not a setting of {spec!r}")
