@@ -131,17 +131,19 @@ def barrier(name: str) -> None:
 def agree(check: Callable[[], Any]) -> Any:
     """``check()`` on every process; if it raises on any, it raises on all, so none goes on to wait in a
     collective for one that stopped. A process whose own check passed raises a ValueError naming the
-    processes that refused."""
+    processes that refused (a SystemExit with that line, where one of them exited)."""
     try:
         value, error = check(), None
-    except Exception as e:  # re-raised below, after every process has heard of it
+    except (Exception, SystemExit) as e:  # re-raised below, after every process has heard of it
         value, error = None, e
-    failed = _gathered(np.asarray([error is not None], np.int32))[:, 0]
+    kind = 0 if error is None else 2 if isinstance(error, SystemExit) else 1
+    kinds = _gathered(np.asarray([kind], np.int32))[:, 0]
     if error is not None:
         raise error
-    if failed.any():
-        raise ValueError(f"process(es) {', '.join(map(str, np.flatnonzero(failed)))} refused to start; their "
-                         "error is on their console")
+    if kinds.any():
+        message = (f"process(es) {', '.join(map(str, np.flatnonzero(kinds)))} refused to start; their error is on "
+                   "their console")
+        raise SystemExit(f"error: {message}") if (kinds == 2).any() else ValueError(message)
     return value
 
 
