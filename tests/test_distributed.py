@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = ["--dataset", "digits", "--depth", "1", "--width", "16", "--epochs", "4", "--seeds", "1", "--lr",
          "1e-3,3e-3", "--batch-size", "64", "--log-every", "5", "--checkpoint-every", "1"]
 STUDY = ["--quick", "--activations", "selu", "--inits", "lecun_normal", "--variants", "tanh", "--widths", "16",
-         "--width", "16", "--depth", "6", "--heatmap-depth", "4", "--seeds", "3", "--cache-dir", ""]
+         "--width", "16", "--depth", "6", "--heatmap-depth", "4", "--seeds", "3"]
 
 
 def _free_port() -> int:
@@ -43,7 +43,7 @@ def _start(module: str, args: list[str], *, processes: int, devices: int) -> lis
             for i in range(processes)]
 
 
-def _finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[int, str]]:
+def _finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[tuple[int, str]]:
     """(exit status, stderr) of each process, after it ends."""
     out = []
     for p in procs:
@@ -52,6 +52,7 @@ def _finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[i
         except subprocess.TimeoutExpired:
             for q in procs:
                 q.kill()
+                q.communicate()
             raise
         out.append((p.returncode, err))
     return out
@@ -140,9 +141,10 @@ def test_a_stop_on_one_process_stops_both_and_a_kill_resumes_like_an_uninterrupt
 
 def test_two_processes_run_the_depth_study_as_one_process_with_four_devices(tmp_path):
     pair, one = str(tmp_path / "pair"), str(tmp_path / "one")
-    procs = _start("experiments.selfnorm_depth", STUDY + ["--out", pair], processes=2, devices=2)
-    procs += _start("experiments.selfnorm_depth", STUDY + ["--out", one], processes=1, devices=4)
-    _ok(_finish(procs))
+    # The theory is the same host computation on every process: the pair reads what the first run cached.
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    _ok(_finish(_start("experiments.selfnorm_depth", STUDY + cache + ["--out", one], processes=1, devices=4)))
+    _ok(_finish(_start("experiments.selfnorm_depth", STUDY + cache + ["--out", pair], processes=2, devices=2)))
     results = []
     for out in (pair, one):
         with open(os.path.join(out, "results.json")) as fh:
@@ -154,6 +156,7 @@ def test_two_processes_run_the_depth_study_as_one_process_with_four_devices(tmp_
     assert results[0] == results[1]
     assert all(len(run["layers"]["var"]["seeds"]) == 3 for run in results[0]["runs"])  # the padding is dropped
     assert sorted(os.listdir(pair)) == sorted(os.listdir(one))
+    assert results[0]["runs"][0]["settings"]["device_count"] == 4
 
 
 def test_bad_distributed_flags_are_one_line_errors_before_any_work(tmp_path):

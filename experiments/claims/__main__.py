@@ -35,7 +35,7 @@ from experiments import outputs  # noqa: E402
 from experiments.claims import CLAIMS  # noqa: E402
 from experiments.claims.common import VERDICTS  # noqa: E402
 from jaxacts import data as D  # noqa: E402
-from jaxacts import cli  # noqa: E402
+from jaxacts import cli, distributed  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +137,8 @@ def _write(path: str, text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = cli.parse(RunnerConfig, argv, __doc__, HELP)
+    args = cli.parse(RunnerConfig, argv, __doc__, HELP, distributed.add_flags)
+    distributed.initialize(args)  # before any JAX computation
     runner = cli.config_from_args(RunnerConfig, args)
     try:
         chosen = configs(runner)
