@@ -43,7 +43,7 @@ def _start(module: str, args: list[str], *, processes: int, devices: int) -> lis
             for i in range(processes)]
 
 
-def _finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[tuple[int, str]]:
+def _finish(procs: list[subprocess.Popen], timeout: float = 900) -> list[tuple[int, str]]:
     """(exit status, stderr) of each process, after it ends."""
     out = []
     for p in procs:
