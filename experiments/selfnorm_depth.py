@@ -83,7 +83,7 @@ from tqdm.auto import tqdm
 
 from experiments import outputs, selfnorm_figures
 from experiments.selfnorm_figures import summary_table
-from jaxacts import cli, initializers, theory
+from jaxacts import cli, distributed, initializers, theory
 from jaxacts.specs import expand_spec, split_top_level
 from jaxacts.probe import ProbeConfig, ProbeShape, probe_params, probe_shape, seeded_network_stats
 
@@ -252,12 +252,20 @@ def key_data(run: Run) -> int:
 
 
 def _seed_keys(c: StudyConfig, run: Run):
-    keys = jax.random.split(jax.random.fold_in(jax.random.key(c.seed), key_data(run)), c.seeds)
+    """The run's seed keys; with several devices (every process's), sharded over them, the seed axis padded
+    to a multiple of the device count with copies of the last key (their results are dropped), so that
+    each device probes its share and no process repeats another's work."""
+    def keys():
+        return jax.random.split(jax.random.fold_in(jax.random.key(c.seed), key_data(run)), c.seeds)
+
     n = jax.device_count()
-    if n > 1 and c.seeds % n == 0:
-        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("seed",))
-        keys = jax.device_put(keys, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed")))
-    return keys
+    if n == 1:
+        return keys()
+    pad = -c.seeds % n
+    padded = lambda: jnp.concatenate([keys(), jnp.repeat(keys()[-1:], pad, axis=0)]) if pad else keys()
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("seed",))
+    # Made on their sharding: on several hosts, keys made on one device could not be moved to it.
+    return jax.jit(padded, out_shardings=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed")))()
 
 
 def _theory_inputs(run: Run, inputs: np.ndarray) -> np.ndarray:
@@ -324,7 +332,7 @@ def theory_for_runs(runs: Sequence[Run], inputs: Sequence[np.ndarray], cache: st
                                                                                  COVERAGE)):
             computed[key] = {"model": model, **res}
     for key, res in computed.items():
-        if cache is not None:
+        if cache is not None and distributed.is_writer():
             _cache_write(cache, key, res)
     if counts is not None:
         counts.update(computed=len(computed), cached=len(todo) - len(computed))
@@ -478,8 +486,8 @@ def run_study(c: StudyConfig, progress: bool = True, cache: str | None = None) -
     measured = []
     for (run, shape, _), x in zip(tqdm(planned, desc="depth study", disable=not progress), inputs):
         params = probe_params(run.probe, shape, x.shape[-1], x.dtype)
-        stats = probe(_seed_keys(c, run), shape, params, jnp.asarray(x))
-        measured.append((run, x, {k: np.asarray(v, np.float64) for k, v in stats.items()}))
+        stats = distributed.to_host(probe(_seed_keys(c, run), shape, params, jnp.asarray(x)))
+        measured.append((run, x, {k: np.asarray(v[:c.seeds], np.float64) for k, v in stats.items()}))
     probe_seconds = time.time() - t0
     theories = theory_thread.result()
     results = []
@@ -616,7 +624,7 @@ def prepare_out(out: str, overwrite: bool) -> None:
         raise SystemExit(f"error: --out {out} is an existing file, not a folder")
     if os.path.exists(os.path.join(out, "results.json")) and not overwrite:
         raise SystemExit(f"error: {out}/results.json exists; choose another --out or pass --overwrite")
-    probe_file = os.path.join(out, f".write-test-{os.getpid()}")
+    probe_file = os.path.join(out, f".write-test-{jax.process_index()}-{os.getpid()}")
     try:
         os.makedirs(out, exist_ok=True)
         with open(probe_file, "w") as fh:
@@ -632,8 +640,10 @@ def config_from_argv(argv: Sequence[str] | None) -> tuple[StudyConfig, bool]:
         parser.add_argument("--quick", action="store_true", help="a small version of everything (seconds)")
         parser.add_argument("--full", action="store_true", help="depth 1000, width 1024 (for a GPU/TPU)")
         parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+        distributed.add_flags(parser)
 
     args = cli.parse(StudyConfig, argv, __doc__, HELP, extra)
+    distributed.initialize(args)  # before any JAX computation (validating the variants runs some)
     if args.quick and args.full:
         raise SystemExit("error: --quick and --full exclude each other")
     preset = QUICK if args.quick else FULL if args.full else {}
@@ -671,13 +681,22 @@ def open_cache(cache_dir: str) -> str | None:
 def main(argv: Sequence[str] | None = None) -> dict:
     """Runs the study of a command line; returns the results as written to results.json (strict JSON)."""
     c, overwrite = config_from_argv(argv)
-    prepare_out(c.out, overwrite)
+    try:
+        distributed.same_path(c.out)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    distributed.agree(lambda: prepare_out(c.out, overwrite))
+    writer = distributed.is_writer()
     cache = open_cache(c.cache_dir)
-    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}, "
-          f"width {c.width}, depth {c.depth}, {c.seeds} seeds")
+    processes = f" on {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    if writer:
+        print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}{processes}, "
+              f"width {c.width}, depth {c.depth}, {c.seeds} seeds")
     t0 = time.time()
-    results = run_study(c, cache=cache and os.path.join(cache, "theory"))
+    results = run_study(c, progress=writer, cache=cache and os.path.join(cache, "theory"))
     results["seconds"] = time.time() - t0
+    if not writer:  # every process probed its share of the seeds; process 0 writes
+        return strict_json(results)
     t1 = time.time()
     figures = write_outputs(results, c.out)
     results = strict_json(results)

@@ -21,8 +21,10 @@ write one such folder each under --out, plus activations.json (the list, for --r
 comparison.md (mean +- std test accuracy, mean training losses, steps to the target training loss) and
 comparison.png (all learning curves). --resume alone continues a run with everything it was started
 with, its activations included.
-Several hosts: call ``jax.distributed.initialize()`` first (e.g. via JAX's cluster auto-detection);
-the batch is sharded over ``jax.devices()``, which then spans every host.
+Several hosts (or processes): start the same command on each with ``--coordinator-address HOST:PORT
+--num-processes N --process-id I`` (or ``--distributed`` where JAX detects the cluster) and one --out
+that all of them share; runs and batches are sharded over every process's devices, process 0 writes
+the logs, summaries and figures, all of them the checkpoints (README, "Several hosts").
 
 The flags are generated from ``TrainConfig`` (``jaxacts.cli``), nested ``ModelConfig`` and
 ``OptimConfig`` included; their defaults are this module's ``DEFAULTS``. The command sets
@@ -50,7 +52,7 @@ from collections.abc import Sequence  # noqa: E402
 
 import jax  # noqa: E402
 
-from jaxacts import cli  # noqa: E402
+from jaxacts import cli, distributed  # noqa: E402
 from jaxacts.data import DATASETS, DataError  # noqa: E402
 from jaxacts.initializers import INITIALIZERS  # noqa: E402
 from jaxacts.models import ModelConfig  # noqa: E402
@@ -101,6 +103,7 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
     """The flags that are not config fields."""
     parser.add_argument("--out", required=True, help="output directory (refused if it holds a run, unless --resume)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    distributed.add_flags(parser)
 
 
 COMMAND_LINE = dict(help_texts=HELP, extra=_run_flags, defaults=DEFAULTS, flag_names=FLAG_NAMES)
@@ -195,51 +198,64 @@ def main(argv: Sequence[str] | None = None) -> dict:
         raise SystemExit(130)
 
 
+def _plan(args: argparse.Namespace, given: set[str]) -> tuple[list[str], dict[str, TrainConfig], bool, dict[str, str]]:
+    """The activations, their configs, whether --out holds one run (else a folder per activation) and each
+    run's folder; a ValueError (TypeError, DataError) for a command line that cannot run, before any work."""
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file, not a folder")
+    if {"epochs", "steps"} <= given:
+        raise ValueError("give --epochs or --steps, not both (--steps counts optimizer steps and decides alone)")
+    listed = getattr(args, "model.activation")
+    saved = _saved_activations(args.out) if args.resume else None
+    if args.resume and saved is None:
+        raise ValueError(f"--resume: {args.out} holds no run; start one without --resume")
+    # --resume continues the run as it was started: its activations too, unless --activation names them.
+    activations = split_top_level(listed) if saved is None or "model.activation" in given else saved
+    if not activations:
+        raise ValueError(f"--activation {listed!r} names no activation")
+    # One config per activation of a comparison; building each validates every name before training.
+    configs = {a: cli.config_from_args(TrainConfig, args, **{"model.activation": a}) for a in activations}
+    if len(set(activations)) != len(activations):
+        raise ValueError("an activation is listed twice")
+    # A resumed run keeps its layout: one run in --out, or a comparison with a folder per activation.
+    single = len(activations) == 1 and (saved is None or saved_config(args.out) is not None)
+    outs = {a: args.out if single else os.path.join(args.out, _folder(a)) for a in activations}
+    if args.resume:
+        resumed = {a: _resumed_config(c, outs[a], given) for a, c in configs.items()}
+        if all(c is None for c in resumed.values()):
+            raise ValueError(f"--resume: {args.out} holds no run of {', '.join(activations)}; start one without "
+                             "--resume")
+        # An activation a killed comparison had not started yet takes the started ones' settings.
+        like = next(c for c in resumed.values() if c is not None)
+        configs = {a: resumed[a] or dataclasses.replace(like, model=dataclasses.replace(like.model, activation=a))
+                   for a in configs}
+    elif os.path.exists(args.out) and os.listdir(args.out):
+        raise ValueError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+    return activations, configs, single, outs
+
+
 def _main(argv: Sequence[str] | None) -> dict:
     args = cli.parse(TrainConfig, argv, __doc__, **COMMAND_LINE)
+    distributed.initialize(args)  # before any JAX computation (building a config may run some)
     given = cli.given_flags(TrainConfig, argv, **COMMAND_LINE)  # field paths: "optim.lr"
+    writer = distributed.is_writer()
     try:
-        if os.path.exists(args.out) and not os.path.isdir(args.out):
-            raise ValueError(f"--out {args.out} is a file, not a folder")
-        if {"epochs", "steps"} <= given:
-            raise ValueError("give --epochs or --steps, not both (--steps counts optimizer steps and decides alone)")
-        listed = getattr(args, "model.activation")
-        saved = _saved_activations(args.out) if args.resume else None
-        if args.resume and saved is None:
-            raise ValueError(f"--resume: {args.out} holds no run; start one without --resume")
-        # --resume continues the run as it was started: its activations too, unless --activation names them.
-        activations = split_top_level(listed) if saved is None or "model.activation" in given else saved
-        if not activations:
-            raise ValueError(f"--activation {listed!r} names no activation")
-        # One config per activation of a comparison; building each validates every name before training.
-        configs = {a: cli.config_from_args(TrainConfig, args, **{"model.activation": a}) for a in activations}
-        if len(set(activations)) != len(activations):
-            raise ValueError("an activation is listed twice")
-        # A resumed run keeps its layout: one run in --out, or a comparison with a folder per activation.
-        single = len(activations) == 1 and (saved is None or saved_config(args.out) is not None)
-        outs = {a: args.out if single else os.path.join(args.out, _folder(a)) for a in activations}
-        if args.resume:
-            resumed = {a: _resumed_config(c, outs[a], given) for a, c in configs.items()}
-            if all(c is None for c in resumed.values()):
-                raise ValueError(f"--resume: {args.out} holds no run of {', '.join(activations)}; start one without "
-                                 "--resume")
-            # An activation a killed comparison had not started yet takes the started ones' settings.
-            like = next(c for c in resumed.values() if c is not None)
-            configs = {a: resumed[a] or dataclasses.replace(like, model=dataclasses.replace(like.model, activation=a))
-                       for a in configs}
-        elif os.path.exists(args.out) and os.listdir(args.out):
-            raise ValueError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+        distributed.same_path(args.out)
+        # Every process checks; a refusal on any stops all (none is left waiting for the others).
+        activations, configs, single, outs = distributed.agree(lambda: _plan(args, given))
     except (ValueError, TypeError, DataError) as e:
         raise SystemExit(f"error: {e}")
     manifest = os.path.join(args.out, "activations.json")
     created = not os.path.exists(args.out)
-    if not single and not args.resume:  # what a --resume without --activation reads back
+    if writer and not single and not args.resume:  # what a --resume without --activation reads back
         os.makedirs(args.out, exist_ok=True)
         with open(manifest, "w") as fh:
             json.dump({"activations": activations}, fh)
     first = next(iter(configs.values()))
-    print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}; dataset {first.dataset}, model "
-          f"{first.model.kind}, {first.seeds} seed(s), activations: {', '.join(activations)}", flush=True)
+    processes = f" on {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    if writer:
+        print(f"backend: {jax.default_backend()}, devices: {jax.device_count()}{processes}; dataset {first.dataset}, "
+              f"model {first.model.kind}, {first.seeds} seed(s), activations: {', '.join(activations)}", flush=True)
     summaries: dict[str, dict | str] = {}
     for name, config in configs.items():
         out = outs[name]
@@ -249,22 +265,26 @@ def _main(argv: Sequence[str] | None) -> dict:
             if resume and os.path.exists(done):
                 with open(done) as fh:
                     summaries[name] = json.load(fh)
-                print(f"{name}: {out} finished earlier; its summary is shown as saved", file=sys.stderr)
+                if writer:
+                    print(f"{name}: {out} finished earlier; its summary is shown as saved", file=sys.stderr)
                 continue
             summaries[name] = fit(config, out, resume=resume)
         except TrainingDiverged as e:
-            print(f"{name}: {e}", file=sys.stderr)
+            if writer:
+                print(f"{name}: {e}", file=sys.stderr)
             if single:
                 raise SystemExit(1)
             summaries[name] = "diverged"
         except (DataError, FileExistsError, FileNotFoundError, NotADirectoryError, ValueError) as e:
-            if not args.resume and not any(os.path.exists(os.path.join(o, "config.json")) for o in outs.values()):
+            if writer and not args.resume and not any(os.path.exists(os.path.join(o, "config.json")) for o in outs.values()):
                 # Refused before any run started (bad data, say): --out goes back to how it was.
                 if os.path.exists(manifest) and not single:
                     os.remove(manifest)
                 if created and os.path.isdir(args.out) and not os.listdir(args.out):
                     os.rmdir(args.out)
             raise SystemExit(f"error: {e}")
+    if not writer:
+        return summaries
     table = comparison_table(summaries)
     print(table)
     if not single:

@@ -357,6 +357,21 @@ def test_sharded_runs_and_batch_equal_one_device(tmp_path):
         T.data_mesh(18, jax.devices()[:4])
 
 
+@pytest.mark.requires_devices(4)
+def test_a_checkpoint_of_four_devices_resumes_on_one(tmp_path):
+    # Restores go onto the shardings of the resuming run (explicit targets), not the saved layout.
+    config = T.TrainConfig(model=M.ModelConfig(depth=1, width=16), epochs=2, batch_size=16, seeds=2, log_every=3)
+    data = tiny_dataset()
+    with jax.default_matmul_precision("highest"):
+        one = T.fit(config, str(tmp_path / "one"), dataset=data, devices=jax.devices()[:1], progress=False)
+        T.fit(config, str(tmp_path / "cut"), dataset=data, devices=jax.devices()[:4], stop_after=1, progress=False)
+        resumed = T.fit(config, str(tmp_path / "cut"), dataset=data, devices=jax.devices()[:1], resume=True,
+                        progress=False)
+    np.testing.assert_allclose(T.param_vector(str(tmp_path / "cut")), T.param_vector(str(tmp_path / "one")),
+                               rtol=1e-4, atol=1e-5)
+    assert resumed["test_accuracy"] == pytest.approx(one["test_accuracy"], abs=1e-6)
+
+
 # ----------------------------------------------------------------------------- the loop
 
 

@@ -41,7 +41,7 @@ from experiments.claims import common as C  # noqa: E402
 from experiments.claims import guide  # noqa: E402
 from experiments.claims.common import VERDICTS  # noqa: E402
 from jaxacts import data as D  # noqa: E402
-from jaxacts import cli  # noqa: E402
+from jaxacts import cli, distributed  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +240,8 @@ def in_order(entries: list[dict]) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    args = cli.parse(RunnerConfig, argv, __doc__, HELP)
+    args = cli.parse(RunnerConfig, argv, __doc__, HELP, distributed.add_flags)
+    distributed.initialize(args)  # before any JAX computation
     runner = cli.config_from_args(RunnerConfig, args)
     if runner.redraw:
         figures = outputs.redraw(runner.redraw, "claims.json", REQUIRED, draw, documents, "python -m experiments.claims",

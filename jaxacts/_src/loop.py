@@ -32,6 +32,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
 
+from jaxacts._src import distributed
 from jaxacts._src import train as T
 from jaxacts._src.data import BUILTIN_DATASETS, DATASETS, Dataset, load_dataset
 from jaxacts._src.models import ModelConfig
@@ -116,7 +117,8 @@ def _checkpointer(out_dir: str) -> ocp.CheckpointManager:
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    if distributed.is_writer():  # every process knows the same; one says it
+        print(message, file=sys.stderr, flush=True)
 
 
 def _digest(folder: str) -> dict[str, str]:
@@ -135,9 +137,14 @@ def _checksum_path(out_dir: str, step: int) -> str:
 
 
 def _save(manager, step: int, state, out_dir: str) -> None:
-    """Saves ``state`` (already checked finite) and writes the checksums that restoring verifies."""
+    """Saves ``state`` (already checked finite) and writes the checksums that restoring verifies.
+
+    Every process saves its shards; process 0 writes the checksums once the save is committed on all."""
     manager.save(step, args=ocp.args.StandardSave(jax.tree.leaves(state)), force=True)
     manager.wait_until_finished()
+    distributed.barrier(f"checkpoint {step} committed")
+    if not distributed.is_writer():
+        return
     _write_json(_checksum_path(out_dir, step), _digest(os.path.join(out_dir, "checkpoints", str(step))))
     kept = set(manager.all_steps())
     for name in os.listdir(os.path.join(out_dir, "checksums")):
@@ -158,15 +165,20 @@ def _restore_leaves(manager, step: int, abstract: list) -> list:
             older = list(manager.restore(step, args=ocp.args.StandardRestore(abstract[:-1])))
         except Exception:
             raise  # neither layout: the caller reports today's failure
-        step_count, diverged = np.asarray(older[-3]), np.asarray(older[-2])
-        return older + [np.where(diverged, step_count, 0).astype(abstract[-1].dtype)]
+        step_count, diverged = distributed.to_host((older[-3], older[-2]))
+        diverged_at = np.where(diverged, step_count, 0).astype(abstract[-1].dtype)
+        return older + [jax.device_put(diverged_at, abstract[-1].sharding)]
 
 
 def _restore(manager, state, out_dir: str):
     """The newest checkpoint whose checksums verify and which restores, or None; older ones are tried
-    in turn, each fall-back with a one-line warning."""
+    in turn, each fall-back with a one-line warning.
+
+    It restores onto the layout of ``state`` (its shardings), whatever the layout it was saved from: a
+    checkpoint of a run on 4 devices opens on 1. Every process verifies; a checkpoint that fails on any
+    is passed over by all."""
     leaves, treedef = jax.tree.flatten(state)
-    abstract = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves]
+    abstract = [jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding) for x in leaves]
     for step in sorted(manager.all_steps(), reverse=True):
         folder = os.path.join(out_dir, "checkpoints", str(step))
         try:
@@ -176,17 +188,21 @@ def _restore(manager, state, out_dir: str):
             problem = "has no readable checksums"
         else:
             problem = "is damaged (checksum mismatch)" if _digest(folder) != expected else None
-        if problem is None:
+        if not distributed.any_process(problem is not None):
             try:
                 restored = _restore_leaves(manager, step, abstract)
-                return jax.tree.unflatten(treedef, [jnp.asarray(x) for x in restored])
             except Exception as e:  # orbax/tensorstore raise many types for unreadable data
                 problem = f"cannot be read ({type(e).__name__})"
-        # Moved aside, not deleted: the run continues from an older step and will save this one anew.
-        aside = os.path.join(out_dir, "damaged_checkpoints", f"{step}-{int(time.time())}")
-        os.makedirs(os.path.dirname(aside), exist_ok=True)
-        shutil.move(folder, aside)
-        _say(f"warning: checkpoint {step} {problem}; moved to {aside}, trying an older one")
+            if not distributed.any_process(problem is not None):
+                return jax.tree.unflatten(treedef, restored)
+        if distributed.is_writer():
+            # Moved aside, not deleted: the run continues from an older step and will save this one anew.
+            aside = os.path.join(out_dir, "damaged_checkpoints", f"{step}-{int(time.time())}")
+            os.makedirs(os.path.dirname(aside), exist_ok=True)
+            shutil.move(folder, aside)
+            _say(f"warning: checkpoint {step} {problem or 'failed on another process'}; moved to {aside}, "
+                 "trying an older one")
+        distributed.barrier(f"checkpoint {step} moved aside")
     manager.reload()
     return None
 
@@ -314,6 +330,13 @@ def check_out_dir(config: TrainConfig, out_dir: str, resume: bool) -> None:
                          "Resume with the saved settings, or start a new --out")
 
 
+def _check_shared(out_dir: str) -> None:
+    """Raises unless this process sees the config.json that process 0 wrote in ``out_dir``."""
+    if not os.path.exists(os.path.join(out_dir, "config.json")):
+        raise ValueError(f"--out {out_dir} is not shared: process {jax.process_index()} does not see the config.json "
+                         "that process 0 wrote there; give every process one folder on a file system they all share")
+
+
 @contextlib.contextmanager
 def _stop_requests():
     """Ctrl-C or SIGTERM while training asks the loop to stop at the end of the current epoch, after a
@@ -334,7 +357,9 @@ def _stop_requests():
         yield requested
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            # None: a handler installed outside Python (JAX's own, under jax.distributed), which Python cannot
+            # reinstall; the default takes its place.
+            signal.signal(s, signal.SIG_DFL if h is None else h)
 
 
 def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: int | None = None,
@@ -352,8 +377,14 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     A run (setting x seed) that diverges is held at its last good state on the device and announced
     on stderr; the others train on, and the summary marks it. Only when every run has diverged does
     the loop stop, with :class:`TrainingDiverged`.
+
+    On several processes (after ``jax.distributed.initialize``) every process calls ``fit`` with the
+    same arguments and ``out_dir`` a folder they all share: the runs and batches are sharded over every
+    process's devices, every process takes part in the checkpoints, process 0 alone writes the other
+    files, and a stop requested on any process stops all at the same epoch end.
     """
-    check_out_dir(config, out_dir, resume)
+    distributed.same_path(out_dir)
+    distributed.agree(lambda: check_out_dir(config, out_dir, resume))
     settings = T.sweep_settings(config.optim, config.model.activation)
     S, R = config.seeds, len(settings) * config.seeds
     data = dataset if dataset is not None else load_dataset(config.dataset, data_dir=config.data_dir or None,
@@ -373,9 +404,15 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     os.makedirs(out_dir, exist_ok=True)
 
     tx, schedule = T.make_optimizer(config.optim, total_steps)
-    run_keys, init_keys = T.run_keys(config.seed, S, len(settings))
+    runs_sharding = None
+    if mesh is None:
+        run_keys, init_keys = T.run_keys(config.seed, S, len(settings))
+    else:  # made on their sharding: on several hosts an array on one device could not be moved to it
+        runs_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
+        run_keys, init_keys = jax.jit(T.run_keys, static_argnums=(1, 2), out_shardings=runs_sharding)(
+            config.seed, S, len(settings))
     graphdef, state = T.init_state(init_keys, config.model, data.example_shape, data.num_classes, tx,
-                                   T.run_hyperparameters(settings, S, config.model.activation))
+                                   T.run_hyperparameters(settings, S, config.model.activation), sharding=runs_sharding)
     epoch_fn = T.make_train_epoch(graphdef, tx, schedule, batch_size=config.batch_size, mesh=mesh,
                                   layer_stats=config.layer_stats, data_order=config.data_order,
                                   scan=T.scan_steps_by_default(config.model.kind))
@@ -386,10 +423,8 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     held_out = {"test": (put(data.x_test), put(data.y_test))}
     if data.x_val is not None:
         held_out["val"] = (put(data.x_val), put(data.y_val))
-    if mesh is not None:
-        runs_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
-        state, run_keys = jax.device_put((state, run_keys), runs_sharding)
 
+    writer = distributed.is_writer()
     manager = _checkpointer(out_dir)
     log_path = os.path.join(out_dir, "metrics.jsonl")
     start, gaps = 0, []
@@ -399,19 +434,18 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
         if restored is None:
             raise FileNotFoundError(f"--resume: no usable checkpoint in {out_dir}/checkpoints; the run cannot be "
                                     "continued (start it again in a new --out)")
-        state, start = restored, int(np.asarray(restored.step)[0])
-        if mesh is not None:
-            state = jax.device_put(state, runs_sharding)
-        rows = read_log(log_path, start, warn=True)
+        state, start = restored, int(distributed.to_host(restored.step)[0])
+        rows = read_log(log_path, start, warn=writer)
         logged = max((r["step"] for r in rows if r["kind"] == "eval"), default=0)
         if logged < start:
             gaps.append([logged, start])
             _say(f"warning: {log_path} lacks the rows for steps {logged + 1}..{start} (lost or deleted); steps to "
                  "the target loss and mean training losses are reported only where the log shows them")
-        _rewrite_log(log_path, rows)  # drops lines written after the checkpoint we resume from
+        if writer:
+            _rewrite_log(log_path, rows)  # drops lines written after the checkpoint we resume from
     else:
         # On the host: the state goes there for checkpoint 0 anyway, and a compiled check costs more.
-        host = jax.device_get((state.params, state.rest, state.opt_state))
+        host = distributed.to_host((state.params, state.rest, state.opt_state))
         finite = np.ones(R, bool)
         for leaf in jax.tree.leaves(host):
             if np.issubdtype(leaf.dtype, np.inexact):
@@ -420,33 +454,40 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
         if bad.size:
             raise ValueError(f"the initial parameters of runs {bad.tolist()} are not finite: check --init "
                              f"({config.model.init!r}) and the activation's hyperparameters")
-        _rewrite_log(log_path, [])
-        _write_json(os.path.join(out_dir, "config.json"), to_dict(config))
+        if writer:
+            _rewrite_log(log_path, [])
+            _write_json(os.path.join(out_dir, "config.json"), to_dict(config))
+        if jax.process_count() > 1:  # before orbax, which would wait in vain for shards in an unshared folder
+            distributed.barrier("config.json written")
+            distributed.agree(lambda: _check_shared(out_dir))
         _save(manager, 0, state, out_dir)
 
     t0 = time.time()
     end = total_steps if stop_after is None else min(total_steps, -(-stop_after // steps_per_epoch) * steps_per_epoch)
-    bar = tqdm(total=total_steps, initial=start, desc=config.model.activation, disable=not progress, leave=False)
-    say = lambda message: tqdm.write(message, file=sys.stderr) if progress else _say(message)
+    bar = tqdm(total=total_steps, initial=start, desc=config.model.activation, disable=not (progress and writer),
+               leave=False)
+    say = (lambda message: tqdm.write(message, file=sys.stderr) if progress else _say(message)) if writer else (
+        lambda message: None)
     window: list[dict] = []
     done, evals = start, None
     known = np.zeros(R, bool)  # runs already announced as diverged
-    known = _announce_divergence(jax.device_get((state.diverged, state.diverged_at)), known, settings, S, say,
+    known = _announce_divergence(distributed.to_host((state.diverged, state.diverged_at)), known, settings, S, say,
                                  "before the checkpoint resumed from")
     try:
-        with open(log_path, "a") as log, _stop_requests() as stop:
+        with open(log_path, "a") if writer else contextlib.nullcontext() as log, _stop_requests() as stop:
             while done < end:  # one epoch a turn; ``start`` and ``end`` fall on epoch ends (or the run's end)
                 first = done
                 steps = min(steps_per_epoch, end - first)  # fewer only in a partial last epoch
                 state, metrics, evals = epoch_fn(state, run_keys, first // steps_per_epoch, x_train, y_train,
                                                  held_out, steps)
-                metrics, evals, diverged, diverged_at = jax.device_get(  # the epoch's one sync
+                metrics, evals, diverged, diverged_at = distributed.to_host(  # the epoch's one sync
                     (metrics, evals, state.diverged, state.diverged_at))
                 metrics = {k: v[:steps] for k, v in metrics.items()}  # a partial epoch's masked steps go
                 done = first + steps
-                for row in _epoch_rows(metrics, evals, first, steps_per_epoch, config.log_every, end, window):
-                    log.write(json.dumps(row) + "\n")
-                log.flush()
+                if writer:
+                    for row in _epoch_rows(metrics, evals, first, steps_per_epoch, config.log_every, end, window):
+                        log.write(json.dumps(row) + "\n")
+                    log.flush()
                 bar.update(steps)
                 last_loss = metrics["loss"][-1][np.isfinite(metrics["loss"][-1])]
                 bar.set_postfix(loss=f"{float(np.mean(last_loss)):.4f}" if last_loss.size else "nan")
@@ -456,9 +497,11 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
                         f"every run diverged by step {int(np.max(diverged_at))} (rule: {T.DIVERGENCE_RULE}); "
                         f"stopped. The last good checkpoint (step {manager.latest_step()}) is kept in "
                         f"{out_dir}/checkpoints. Try a smaller --lr, --clip-norm, or another --init.")
-                interrupted = stop["signal"] is not None
+                # Agreed: a stop asked of any process stops every one here, at this epoch end, with one checkpoint.
+                interrupted = distributed.any_process(stop["signal"] is not None)
                 if done // config.checkpoint_every > first // config.checkpoint_every or done == end or interrupted:
-                    os.fsync(log.fileno())  # every row up to the checkpoint is on disk before it
+                    if writer:
+                        os.fsync(log.fileno())  # every row up to the checkpoint is on disk before it
                     _save(manager, done, state, out_dir)
                 if interrupted:
                     raise KeyboardInterrupt
@@ -472,8 +515,11 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     seconds = time.time() - t0
     if end < total_steps:
         return {"stopped_at": end, "total_steps": total_steps}
+    distributed.barrier("metrics.jsonl written")  # the others read process 0's log for the summary
     summary = _summary(config, settings, state, evaluate, (x_train, y_train), held_out, evals, log_path,
                        total_steps, steps_per_epoch, seconds, gaps)
+    if not writer:
+        return summary
     _write_json(os.path.join(out_dir, "summary.json"), summary)
     from jaxacts._src.plotting import learning_curves
 
@@ -555,8 +601,9 @@ def _summary(config, settings, state, evaluate, train, held_out, last_evals, log
     for name, xy in held_out.items():  # the last epoch evaluated the final state on these already
         per_run[name] = ((last_evals[f"{name}_loss"], last_evals[f"{name}_accuracy"]) if last_evals is not None
                          else evaluate(state, *xy))
-    per_run = {name: tuple(np.asarray(v, np.float64) for v in lv) for name, lv in jax.device_get(per_run).items()}
-    diverged, diverged_at = (np.asarray(a).reshape(P, S) for a in jax.device_get((state.diverged, state.diverged_at)))
+    per_run = {name: tuple(np.asarray(v, np.float64) for v in lv) for name, lv in distributed.to_host(per_run).items()}
+    diverged, diverged_at = (np.asarray(a).reshape(P, S)
+                             for a in distributed.to_host((state.diverged, state.diverged_at)))
     rows = read_log(log_path, total_steps)
     reach = steps_to_threshold(rows, "loss", config.target_loss, P * S)
     if gaps:  # a crossing found after lost rows may have happened, unseen, inside them
@@ -635,8 +682,16 @@ def choose_setting(table: list[dict]) -> int:
 
 
 def param_vector(out_dir: str) -> np.ndarray:
-    """All parameters of the latest checkpoint in ``out_dir``, flattened (for comparing runs)."""
-    manager = _checkpointer(out_dir)
-    step = manager.latest_step()
-    restored = manager.restore(step, args=ocp.args.StandardRestore())
-    return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in restored])
+    """All parameters of the latest checkpoint in ``out_dir``, flattened (for comparing runs), on any
+    device layout: restored replicated over this run's devices, whatever layout saved it."""
+    manager = ocp.CheckpointManager(os.path.abspath(os.path.join(out_dir, "checkpoints")),
+                                    item_handlers=ocp.StandardCheckpointHandler())
+    try:
+        step = manager.latest_step()
+        replicated = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(jax.devices()), ("all",)),
+                                                jax.sharding.PartitionSpec())
+        target = [jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=replicated) for m in manager.item_metadata(step)]
+        restored = manager.restore(step, args=ocp.args.StandardRestore(target))
+    finally:
+        manager.close()
+    return np.concatenate([np.ravel(np.asarray(x, np.float64)) for x in distributed.to_host(restored)])

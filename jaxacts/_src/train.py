@@ -149,12 +149,14 @@ def make_optimizer(config: OptimConfig, total_steps: int) -> tuple[optax.Gradien
 
 
 def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_classes: int,
-               tx: optax.GradientTransformation, hyperparameters: dict[str, Any] | None = None
-               ) -> tuple[nnx.GraphDef, TrainState]:
+               tx: optax.GradientTransformation, hyperparameters: dict[str, Any] | None = None,
+               sharding: jax.sharding.Sharding | None = None) -> tuple[nnx.GraphDef, TrainState]:
     """R freshly initialised models and optimizer states, one per key (leading axis R).
 
     ``hyperparameters`` (from :func:`run_hyperparameters`) sets each run's learning rate, weight decay
     and activation hyperparameters; without it every run takes the configured first values.
+    ``sharding`` (of the run axis) creates the state where it lives: on several hosts a state made on
+    one device could not be moved to a sharding that spans the others.
     """
     graphdef, _, _ = nnx.split(nnx.eval_shape(lambda: build_model(model_config, example_shape, num_classes, keys[0])),
                                nnx.Param, ...)
@@ -170,7 +172,8 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
         return TrainState(params, rest, opt_state, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
                           jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
 
-    return graphdef, jax.jit(jax.vmap(one))(keys, hyperparameters)
+    init = jax.jit(jax.vmap(one)) if sharding is None else jax.jit(jax.vmap(one), out_shardings=sharding)
+    return graphdef, init(keys, hyperparameters)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
@@ -441,7 +444,9 @@ def run_mesh(runs: int, batch_size: int, devices=None) -> jax.sharding.Mesh | No
     ``jax.distributed.initialize()``), or None with one device.
 
     Runs are spread first (independent work, no communication): the 'runs' axis takes
-    gcd(runs, devices) devices and the batch is split over the rest.
+    gcd(runs, devices) devices and the batch is split over the rest. ``jax.devices()`` lists each
+    host's devices together, so a row of the mesh (one batch's 'data' devices) stays within a host
+    wherever the devices per run divide a host's count: only the runs axis crosses hosts.
     """
     devices = list(devices if devices is not None else jax.devices())
     n = len(devices)
