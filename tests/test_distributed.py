@@ -139,6 +139,7 @@ def test_a_stop_on_one_process_stops_both_and_a_kill_resumes_like_an_uninterrupt
         assert a[key] == b[key], key
 
 
+@pytest.mark.slow  # two quick studies in fresh processes: minutes on 2 cores; the training pair runs by default
 def test_two_processes_run_the_depth_study_as_one_process_with_four_devices(tmp_path):
     pair, one = str(tmp_path / "pair"), str(tmp_path / "one")
     # The theory is the same host computation on every process: the pair reads what the first run cached.
