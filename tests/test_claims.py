@@ -277,3 +277,13 @@ def test_guide_ranks_with_ties_and_is_generated_from_the_json(tmp_path):
     assert "SELU beats ELU: **inconclusive**" in text
     guide.figure(results, str(tmp_path / "g.png"))
     assert os.path.getsize(tmp_path / "g.png") > 5_000
+
+
+def test_a_choice_may_hold_a_stochastic_activation(standard_promotion):
+    data = C.load(C.DataConfig(dataset="digits", train_subset=200))
+    model = ModelConfig(activation="relu|rrelu", init="he_normal", depth=1, width=8)
+    sweep = C.train_sweep(data, model, "sgd", settings=[(0.1, "relu"), (0.1, "rrelu")], epochs=1, batch_size=50,
+                          seeds=2)
+    alone = C.train_sweep(data, ModelConfig(activation="rrelu", init="he_normal", depth=1, width=8), "sgd", (0.1,),
+                          epochs=1, batch_size=50, seeds=2)
+    np.testing.assert_allclose(sweep.of("rrelu").train_loss, alone.train_loss, rtol=1e-5, atol=1e-6)

@@ -153,8 +153,9 @@ def choice_hyperparameters(spec: str, setting: str) -> dict:
 class Choice(nnx.Module):
     """One of several activation layers, chosen per run by the ``choice`` index held in the model's state
     (an :class:`ActivationHyperparameter`): runs of different activations train in one compiled program, as
-    the depth probe's networks do. Under vmap over runs ``lax.switch`` evaluates every alternative and
-    selects (elementwise activations are cheap beside the matmuls); a single run evaluates only its own."""
+    the depth probe's networks do. Every alternative is evaluated and one selected (``lax.select_n``, which
+    is what ``lax.switch`` becomes under vmap over runs anyway, and which a stochastic alternative's key
+    passes through untouched); elementwise activations are cheap beside the matmuls."""
 
     def __init__(self, spec: str, features: int | None = None):
         self.options = nnx.List([Fixed(alt, features) for alt in alternatives(spec)])
@@ -168,8 +169,9 @@ class Choice(nnx.Module):
                                         if k.split(".", 1)[0] == str(i)})
 
     def __call__(self, x, *, train: bool = False, key=None):
-        branches = [lambda x, option=option: option(x, train=train, key=key) for option in self.options]
-        return jax.lax.switch(self.choice[...].astype(jnp.int32), branches, x)
+        outs = [option(x, train=train, key=key) for option in self.options]
+        index = jnp.clip(self.choice[...].astype(jnp.int32), 0, len(outs) - 1)
+        return jax.lax.select_n(index, *outs)
 
 
 def set_activation_hyperparameters(model: nnx.Module, values: dict) -> None:
