@@ -17,8 +17,8 @@ None where the learning rate is the claim's variable), ``subverdicts`` (one :fun
 per clause), ``effect`` (the measured effect in words), ``details`` (markdown lines) and ``plot``.
 """
 
-from experiments.claims import (dying_relu, leaky_slope, linear_collapse, relu_vs_tanh, sigmoid_gradients,
-                                tanh_vs_sigmoid)
+from experiments.claims import (activation_cost, dying_relu, leaky_slope, linear_collapse, maxout, relu_vs_tanh,
+                                sigmoid_gradients, tanh_vs_sigmoid)
 
 CLAIMS = {m.ID: m for m in (linear_collapse, sigmoid_gradients, tanh_vs_sigmoid, relu_vs_tanh, dying_relu,
-                            leaky_slope)}
+                            leaky_slope, maxout, activation_cost)}
