@@ -17,9 +17,9 @@ None where the learning rate is the claim's variable), ``subverdicts`` (one :fun
 per clause), ``effect`` (the measured effect in words), ``details`` (markdown lines) and ``plot``.
 """
 
-from experiments.claims import (data_size, dying_relu, elu_speed, leaky_slope, linear_collapse, ranking, relu_vs_tanh,
-                                sigmoid_gradients, smooth_depth, tanh_vs_sigmoid)
+from experiments.claims import (activation_cost, data_size, dying_relu, elu_speed, leaky_slope, linear_collapse, maxout,
+                                ranking, relu_vs_tanh, sigmoid_gradients, smooth_depth, tanh_vs_sigmoid)
 
 # The six claims of the teaching material's lessons, then the six behind its advice (numbered as in the report).
 CLAIMS = {m.ID: m for m in (linear_collapse, sigmoid_gradients, tanh_vs_sigmoid, relu_vs_tanh, dying_relu,
-                            leaky_slope, data_size, elu_speed, ranking, smooth_depth)}
+                            leaky_slope, data_size, elu_speed, ranking, smooth_depth, maxout, activation_cost)}
