@@ -287,3 +287,15 @@ def test_a_choice_may_hold_a_stochastic_activation(standard_promotion):
     alone = C.train_sweep(data, ModelConfig(activation="rrelu", init="he_normal", depth=1, width=8), "sgd", (0.1,),
                           epochs=1, batch_size=50, seeds=2)
     np.testing.assert_allclose(sweep.of("rrelu").train_loss, alone.train_loss, rtol=1e-5, atol=1e-6)
+
+
+def test_combine_refuses_a_claim_run_under_another_preregistration(tmp_path):
+    folder = tmp_path / "a"
+    folder.mkdir()
+    entry = {"id": "linear_collapse", "preregistration": "0" * 64}
+    (folder / "claims.json").write_text(json.dumps({"claims": [entry], "environment": {"quick": False}}))
+    with pytest.raises(SystemExit, match="another pre-registration"):
+        runner.main(["--combine", str(folder), "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match="cannot read"):
+        runner.main(["--combine", str(tmp_path / "missing"), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()

@@ -57,6 +57,7 @@ class RunnerConfig:
     overwrite: bool = False
     merge: bool = False
     redraw: str = ""
+    combine: tuple[str, ...] = ()
 
 
 HELP = {
@@ -70,6 +71,8 @@ HELP = {
     "merge": "keep the other claims already in --out's claims.json and replace or add only these (each claim records "
              "its own run: date, command, device)",
     "redraw": "a folder written by this command: redraw its figures and report.md from its claims.json, nothing else",
+    "combine": "folders written by this command, comma-separated: put their claims together in --out (a later folder's "
+               "claim replaces an earlier one's), each checked to have been run under this code's pre-registration",
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REGISTERED = os.path.join(ROOT, "docs", "claims", "claims.json")  # the committed full run
@@ -235,6 +238,32 @@ def earlier_claims(out: str, chosen: dict) -> list[dict]:
     return earlier
 
 
+def combined(folders: Sequence[str]) -> dict:
+    """The claims of several runs' claims.json, later folders first, each claim's pre-registration checked
+    against this code's (a claim run under another rule or config is refused), with the latest environment."""
+    by_id, env = {}, None
+    for folder in folders:
+        path = os.path.join(folder, "claims.json")
+        try:
+            with open(path) as fh:
+                saved = json.load(fh)
+            claims, env = saved["claims"], saved["environment"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"cannot read {path}: {e}") from None
+        for c in claims:
+            module = CLAIMS.get(c.get("id"))
+            if module is None:
+                raise ValueError(f"{path}: claim {c.get('id')!r} is not one of {', '.join(CLAIMS)}")
+            config = module.QUICK if c.get("run", saved["environment"]).get("quick") else module.Config()
+            if c.get("preregistration") != C.preregistration(module.RULE, config):
+                raise ValueError(f"{path}: claim {c['id']} was run under another pre-registration than this code's; "
+                                 "rerun it")
+            c.setdefault("run", {k: saved["environment"].get(k) for k in ("date", "command", "backend", "device",
+                                                                            "quick")})
+            by_id[c["id"]] = c
+    return {"claims": in_order(list(by_id.values())), "environment": env}
+
+
 def in_order(entries: list[dict]) -> list[dict]:
     return sorted(entries, key=lambda e: list(CLAIMS).index(e["id"]))
 
@@ -243,6 +272,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = cli.parse(RunnerConfig, argv, __doc__, HELP, distributed.add_flags)
     distributed.initialize(args)  # before any JAX computation
     runner = cli.config_from_args(RunnerConfig, args)
+    if runner.combine:
+        try:
+            outputs.check_out(runner.out)
+            results = combined(runner.combine)
+        except ValueError as e:
+            raise SystemExit(f"error: {e}")
+        with outputs.output_set(runner.out) as staging:
+            outputs.render(staging, "claims.json", results, draw, documents)
+        print(verdict_table(results["claims"]))
+        print(f"combined {len(results['claims'])} claim(s) from {', '.join(runner.combine)} into {runner.out}")
+        return results
     if runner.redraw:
         figures = outputs.redraw(runner.redraw, "claims.json", REQUIRED, draw, documents, "python -m experiments.claims",
                                  "a claims run's")
