@@ -32,44 +32,45 @@ def standard_promotion():
         yield
 
 
-def test_quick_run_of_every_claim_gives_a_verdict_a_figure_and_a_report(tmp_path):
-    # The command itself, in a fresh process: --quick sets its compiler flags before JAX starts.
+@pytest.mark.parametrize("cid", list(CLAIMS))
+def test_quick_run_of_each_claim_gives_its_verdicts_a_figure_a_report_and_a_guide(tmp_path, cid):
+    # The command itself, in a fresh process (--quick sets its compiler flags before JAX starts); one claim
+    # per test, so that the claims run in parallel across test workers.
     out = str(tmp_path / "claims")
-    proc = subprocess.run([sys.executable, "-m", "experiments.claims", "--quick", "--out", out], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "experiments.claims", "--quick", "--only", cid, "--out", out],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     with open(os.path.join(out, "claims.json")) as fh:
         saved = json.load(fh)  # strict JSON: NaN/inf would not parse back as numbers
-    assert [c["id"] for c in saved["claims"]] == list(CLAIMS)
-    assert all(f"**{c['verdict']}**" in proc.stdout for c in saved["claims"])  # the printed summary table
+    assert [c["id"] for c in saved["claims"]] == [cid]
+    (c,) = saved["claims"]
+    assert f"**{c['verdict']}**" in proc.stdout  # the printed summary table
     assert saved["environment"]["quick"] is True
-    for c in saved["claims"]:
-        assert SCHEMA <= set(c), c["id"]
-        assert c["verdict"] in C.VERDICTS
-        low, high = c["ci95"]
-        assert low <= high and np.isfinite([low, high]).all(), c["id"]
-        assert c["rule"] == CLAIMS[c["id"]].RULE
-        assert c["preregistration"] == C.preregistration(c["rule"], CLAIMS[c["id"]].QUICK)
-        assert c["interval"]["scale"] in ("linear", "log") and c["interval"]["coverage"] >= 0.94, c["id"]
-        assert c["subverdicts"] and all(s["verdict"] in C.VERDICTS for s in c["subverdicts"]), c["id"]
-        assert c["verdict"] == C.overall(c["subverdicts"]), c["id"]  # the overall rule every claim states
-        if c["tuning"] is not None:  # tuning seeds apart from the evaluation seeds
-            assert not set(c["tuning"]["seeds"]) & set(c["tuning"]["evaluation_seeds"]), c["id"]
-            assert all(a["chosen"] in a["grid"] for a in c["tuning"]["arms"]), c["id"]
-        assert all(os.path.getsize(os.path.join(out, f)) > 10_000 for f in c["figures"]), c["id"]
+    assert SCHEMA <= set(c)
+    assert c["verdict"] in C.VERDICTS
+    low, high = c["ci95"]
+    assert low <= high and np.isfinite([low, high]).all()
+    assert c["rule"] == CLAIMS[cid].RULE
+    assert c["preregistration"] == C.preregistration(c["rule"], CLAIMS[cid].QUICK)
+    assert c["interval"]["scale"] in ("linear", "log") and c["interval"]["coverage"] >= 0.94
+    assert c["subverdicts"] and all(s["verdict"] in C.VERDICTS for s in c["subverdicts"])
+    assert c["verdict"] == C.overall(c["subverdicts"])  # the overall rule every claim states
+    if c["tuning"] is not None:  # tuning seeds apart from the evaluation seeds
+        assert not set(c["tuning"]["seeds"]) & set(c["tuning"]["evaluation_seeds"])
+        assert all(a["chosen"] in a["grid"] for a in c["tuning"]["arms"])
+    assert all(os.path.getsize(os.path.join(out, f)) > 10_000 for f in c["figures"])
     with open(os.path.join(out, "report.md")) as fh:
         report = fh.read()
-    assert report.count("| **") == len(CLAIMS)  # one verdict-table row per claim
-    for c in saved["claims"]:
-        assert c["rule"] in report and f"![{c['id']}]({c['id']}.png)" in report and c["preregistration"] in report
-    # Figures and report come from claims.json alone: redrawing them gives the same report.
-    for c in saved["claims"]:
-        os.remove(os.path.join(out, c["figures"][0]))
+    assert report.count("| **") == 1  # its verdict-table row
+    assert c["rule"] in report and f"![{cid}]({cid}.png)" in report and c["preregistration"] in report
+    assert os.path.exists(os.path.join(out, "guide.md")) and os.path.exists(os.path.join(out, "guide.png"))
+    # Figures and documents come from claims.json alone: redrawing them gives the same report.
+    os.remove(os.path.join(out, c["figures"][0]))
     runner.main(["--redraw", out])
     with open(os.path.join(out, "report.md")) as fh:
         assert fh.read() == report
-    assert all(os.path.getsize(os.path.join(out, c["figures"][0])) > 10_000 for c in saved["claims"])
+    assert os.path.getsize(os.path.join(out, c["figures"][0])) > 10_000
 
 
 def test_runner_refuses_bad_input_before_any_work(tmp_path, capsys):
