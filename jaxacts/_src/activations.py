@@ -238,7 +238,7 @@ def log_sigmoid(x: ArrayLike) -> Array:
     return jnp.minimum(x, 0.0) - jnp.log1p(e)
 
 
-@log_sigmoid.defderivative
+@log_sigmoid.defderivative(propagates_nan=True)
 def _log_sigmoid_derivative(x, y):
     return _logistic_parts(-x)[0]  # explicit e form: its own derivative keeps both tails
 
@@ -299,7 +299,7 @@ def softsign(x: ArrayLike) -> Array:
     return x / (1.0 + jnp.abs(x))
 
 
-@softsign.defderivative
+@softsign.defderivative(propagates_nan=True)
 def _softsign_derivative(x, y):
     return _softsign_slope(x)
 
@@ -524,7 +524,7 @@ def elu(x: ArrayLike, *, alpha: float = 1.0) -> Array:
     return jnp.where(x > 0, x, alpha * _expm1_neg(x))
 
 
-@elu.defderivative
+@elu.defderivative(propagates_nan=True)
 def _elu_derivative(x, y, *, alpha):
     return jnp.where(x > 0, 1.0, alpha * jnp.exp(jnp.minimum(x, 0.0)))  # not y + alpha: it cancels in the tail
 
@@ -550,7 +550,7 @@ def selu(x: ArrayLike, *, alpha: float = SELU_ALPHA, scale: float = SELU_SCALE) 
     return scale * jnp.where(x > 0, x, alpha * _expm1_neg(x))
 
 
-@selu.defderivative
+@selu.defderivative(propagates_nan=True)
 def _selu_derivative(x, y, *, alpha, scale):
     return jnp.where(x > 0, scale, scale * alpha * jnp.exp(jnp.minimum(x, 0.0)))
 
@@ -583,12 +583,12 @@ def celu(x: ArrayLike, *, alpha: float = 1.0) -> Array:
     return jnp.where(x > 0, x, alpha * jnp.expm1(jnp.minimum(x, 0.0) / alpha))
 
 
-@celu.defderivative
+@celu.defderivative(propagates_nan=True)
 def _celu_derivative(x, y, *, alpha):
     return jnp.where(x > 0, 1.0, jnp.exp(jnp.minimum(x, 0.0) / alpha))
 
 
-@celu.defpartial("alpha")
+@celu.defpartial("alpha", propagates_nan=True)
 def _celu_d_alpha(x, y, *, alpha):
     u = jnp.maximum(jnp.minimum(x, 0.0) / alpha, -1e3)  # e^-1000 = 0 in every dtype; keeps u e^u from -inf * 0
     small = u > -0.5
@@ -625,7 +625,7 @@ def _gelu_u(x):
     return _SQRT_2_OVER_PI * (xc + 0.044715 * xc * xc * xc)
 
 
-@gelu.defderivative
+@gelu.defderivative(propagates_nan=True)
 def _gelu_derivative(x, y, *, approximate):
     if approximate:
         xc = jnp.clip(x, -100.0, 100.0)
@@ -736,7 +736,7 @@ def mish(x: ArrayLike) -> Array:
     return x * (n / (n + 2.0))  # a division, not n * r: exactly 1 once n + 2 rounds to n
 
 
-@mish.defderivative
+@mish.defderivative(propagates_nan=True)
 def _mish_derivative(x, y):
     return _mish_slope(x)
 
@@ -777,12 +777,12 @@ def softplus(x: ArrayLike, *, beta: float = 1.0) -> Array:
     return jnp.maximum(x, 0.0) + jnp.log1p(e) / beta  # not max(beta x, 0) / beta: beta x may overflow
 
 
-@softplus.defderivative
+@softplus.defderivative(propagates_nan=True)
 def _softplus_derivative(x, y, *, beta):
     return _logistic_parts(beta * x)[0]
 
 
-@softplus.defpartial("beta")
+@softplus.defpartial("beta", propagates_nan=True)
 def _softplus_d_beta(x, y, *, beta):
     return _softplus_beta_slope(x, beta)
 
