@@ -162,7 +162,7 @@ def nan_at_nan(d: Array, x: Array, *hyperparameters: Array) -> Array:
 
     Rules such as relu's ``x > 0`` or identity's 1 would give a number there (a NaN input would get a
     zero or finite gradient, and training would not see it). Applied by the machinery to every
-    hand-written derivative, as a ``where`` (not a product with a NaN mask: XLA rewrites
+    hand-written derivative not registered with ``propagates_nan=True``, as a ``where`` (not a product with a NaN mask: XLA rewrites
     ``float(x > 0) * mask`` as ``select(x > 0, mask, 0)``, which drops the NaN).
 
     Its own derivative (the second derivatives: d2f/dx2, mixed, d2f/dh2) is the derivative of ``d``
