@@ -162,7 +162,7 @@ def nan_at_nan(d: Array, x: Array, *hyperparameters: Array) -> Array:
 
     Rules such as relu's ``x > 0`` or identity's 1 would give a number there (a NaN input would get a
     zero or finite gradient, and training would not see it). Applied by the machinery to every
-    hand-written derivative, as a ``where`` (not a product with a NaN mask: XLA rewrites
+    hand-written derivative not registered with ``propagates_nan=True``, as a ``where`` (not a product with a NaN mask: XLA rewrites
     ``float(x > 0) * mask`` as ``select(x > 0, mask, 0)``, which drops the NaN).
 
     Its own derivative (the second derivatives: d2f/dx2, mixed, d2f/dh2) is the derivative of ``d``
@@ -210,6 +210,7 @@ class Elementwise:
         self._checks = tuple(finite) + tuple(checks)
         self._derivative: Callable[..., Array] | None = None
         self._partials: dict[str, Callable[..., Array]] = {}
+        self._propagates_nan: set[str] = set()  # 'x' and float names whose rules are NaN at a NaN x by themselves
         self._core = jax.custom_jvp(self._primal, nondiff_argnums=tuple(range(len(self._static_names))))
         self._core.defjvp(self._jvp, symbolic_zeros=True)
 
@@ -223,21 +224,40 @@ class Elementwise:
         """The float hyperparameters: differentiable inputs, each with a hand-written partial derivative."""
         return self._float_names
 
-    def defderivative(self, derivative: Callable[..., Array]) -> Callable[..., Array]:
-        """Registers ``derivative(x, y, **hyperparameters) -> dy/dx`` (``y`` is the saved output)."""
-        self._derivative = derivative
-        return derivative
+    def defderivative(self, derivative: Callable[..., Array] | None = None, *, propagates_nan: bool = False):
+        """Registers ``derivative(x, y, **hyperparameters) -> dy/dx`` (``y`` is the saved output).
 
-    def defpartial(self, name: str) -> Callable[[Callable[..., Array]], Callable[..., Array]]:
-        """Decorator registering ``partial(x, y, **hyperparameters) -> d activation / d name``."""
+        ``@fn.defderivative`` or ``@fn.defderivative(propagates_nan=True)``: the latter for a rule whose
+        arithmetic is already NaN wherever x is NaN, in its value and in its own derivatives (an exp,
+        a division or a max of x: XLA's max and min propagate NaN), so that the machinery leaves out
+        the ``where`` of ``nan_at_nan``, a compare and a select per element, and its read of x.
+        The NaN test holds every rule to NaN out either way.
+        """
+        def register(rule: Callable[..., Array]) -> Callable[..., Array]:
+            self._derivative = rule
+            if propagates_nan:
+                self._propagates_nan.add("x")
+            return rule
+
+        return register if derivative is None else register(derivative)
+
+    def defpartial(self, name: str, *, propagates_nan: bool = False) -> Callable[[Callable[..., Array]], Callable[..., Array]]:
+        """Decorator registering ``partial(x, y, **hyperparameters) -> d activation / d name``
+        (``propagates_nan`` as in ``defderivative``)."""
         if name not in self._float_names:
             raise ValueError(f"{self.__name__}: {name!r} is not a float hyperparameter ({self._float_names})")
 
         def register(partial: Callable[..., Array]) -> Callable[..., Array]:
             self._partials[name] = partial
+            if propagates_nan:
+                self._propagates_nan.add(name)
             return partial
 
         return register
+
+    def _nan_at_nan(self, wrt: str, d: Array, x: Array, hp) -> Array:
+        """The rule for ``wrt``'s output ``d``, NaN where x is NaN (by ``nan_at_nan`` unless the rule is so already)."""
+        return d if wrt in self._propagates_nan else nan_at_nan(d, x, *hp)
 
     def missing_rules(self) -> list[str]:
         """Derivatives not written yet: 'x' and/or float hyperparameter names (the registry requires none)."""
@@ -267,11 +287,11 @@ class Elementwise:
             y = self._value(xc, **kwargs)
         else:
             y = self._value(xc, **kwargs)
-            dy = nan_at_nan(self._derivative(xc, y, **kwargs), xc, *hp)
+            dy = self._nan_at_nan("x", self._derivative(xc, y, **kwargs), xc, hp)
             terms.append(dy * tx.astype(dy.dtype))
         for name, t in zip(self._float_names, thp):
             if not _is_symbolic_zero(t):
-                terms.append(nan_at_nan(self._partials[name](xc, y, **kwargs), xc, *hp) * t)
+                terms.append(self._nan_at_nan(name, self._partials[name](xc, y, **kwargs), xc, hp) * t)
         tangent = functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(y)
         return y.astype(x.dtype), tangent.astype(x.dtype)
 
@@ -315,7 +335,7 @@ class Elementwise:
         xc = x.astype(compute_dtype(x.dtype))
         y = self._value(xc, **params)
         rule = self._derivative if wrt == "x" else self._partials[wrt]
-        return jnp.broadcast_to(nan_at_nan(rule(xc, y, **params), xc), x.shape).astype(x.dtype)
+        return jnp.broadcast_to(self._nan_at_nan(wrt, rule(xc, y, **params), xc, ()), x.shape).astype(x.dtype)
 
     def __repr__(self) -> str:
         return f"<activation {self.__name__}{self._signature}>"
