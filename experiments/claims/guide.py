@@ -113,8 +113,8 @@ def conclusion(table: dict[str, dict[str, dict]]) -> list[str]:
         return ["No claim in this run measured test accuracy by setting, so the data here cannot rank activations."]
     top = {s: sorted(a for a, r in ranks(table[s]).items() if r == 1) for s in _columns(table)}
     lines = [f"- **{s}**: " + (f"{top[s][0]} is best, resolved above every other." if len(top[s]) == 1 else
-                               f"the data cannot separate {', '.join(top[s])} (no one of them is resolved above "
-                               "another); each is resolved above the rest, or tied with them.") for s in top]
+                               f"the data cannot separate {', '.join(top[s])}: no activation is resolved above any "
+                               "of them.") for s in top]
     count: dict[str, int] = {}
     for names in top.values():
         for a in names:
