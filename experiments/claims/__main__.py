@@ -130,7 +130,7 @@ def registered() -> dict:
     if saved.get("environment", {}).get("quick", True):
         return {}
     date = saved["environment"].get("date", "?")
-    return {c["id"]: (c.get("preregistration"), date) for c in saved.get("claims", [])}
+    return {c["id"]: (c.get("preregistration"), c.get("run", {}).get("date", date)) for c in saved.get("claims", [])}
 
 
 def registration_note(entry: dict, env: dict) -> str:

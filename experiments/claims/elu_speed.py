@@ -186,22 +186,7 @@ def verdict(result: dict) -> str:
 def figure(result: dict, path: str) -> None:
     plot = result["plot"]
     fig, (ax_err, ax_ratio, ax_time) = plt.subplots(1, 3, figsize=(15, 4))
-    for act, c in plot["curves"].items():
-        c = np.asarray([np.nan if v is None else v for v in c], float)
-        ax_err.plot(np.arange(1, len(c) + 1), c, label=act)
-    ax_err.axhline(plot["target_error"], color="k", ls="--", lw=1, label=f"target {plot['target_error']:g}")
-    ax_err.set_xlabel("step")
-    ax_err.set_ylabel("training error\n(centred one-epoch window, seed mean)")
-    ax_err.set_xscale("log")
-    ax_err.legend(fontsize=8)
-    rc = plot["ratio_curve"]
-    t, r = [c["target"] for c in rc], np.array([c["ratio"] for c in rc])
-    lo, hi = np.array([c["ci95"][0] for c in rc]), np.array([c["ci95"][1] for c in rc])
-    ax_ratio.errorbar(t, r, yerr=[r - lo, hi - r], marker="o", capsize=3)
-    ax_ratio.axhline(1.0, color="0.5", lw=1)
-    ax_ratio.set_xlabel("training-error target")
-    ax_ratio.set_ylabel(f"steps ratio {plot['primary']}, 95% CI")
-    ax_ratio.invert_xaxis()
+    speed.draw_curves(plot, ax_err, ax_ratio)
     timing = plot["timing"]
     for i, kind in enumerate(("train", "inference")):
         ratio = np.asarray(timing[kind]["ELU"], float) / np.asarray(timing[kind]["ReLU"], float)

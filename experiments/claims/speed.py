@@ -99,9 +99,9 @@ def plot_data(out: dict, pairs: dict[str, dict], primary: str) -> dict:
             "target_error": pairs[primary]["target"], "primary": primary}
 
 
-def figure(result: dict, path: str, title: str) -> None:
-    plot = result["plot"]
-    fig, (ax_err, ax_ratio) = plt.subplots(1, 2, figsize=(11, 4))
+def draw_curves(plot: dict, ax_err, ax_ratio) -> None:
+    """The training-error curves (centred window, seed mean) against the target, and the primary pair's steps
+    ratio across targets, from a claim's ``plot``."""
     for act, c in plot["curves"].items():
         c = np.asarray([np.nan if v is None else v for v in c], float)
         ax_err.plot(np.arange(1, len(c) + 1), c, label=act)
@@ -119,6 +119,11 @@ def figure(result: dict, path: str, title: str) -> None:
     ax_ratio.set_xlabel("training-error target")
     ax_ratio.set_ylabel(f"steps ratio {plot['primary']}, 95% CI")
     ax_ratio.invert_xaxis()
+
+
+def figure(result: dict, path: str, title: str) -> None:
+    fig, (ax_err, ax_ratio) = plt.subplots(1, 2, figsize=(11, 4))
+    draw_curves(result["plot"], ax_err, ax_ratio)
     for ax in (ax_err, ax_ratio):
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
