@@ -239,6 +239,17 @@ def test_arms_with_one_initializer_train_in_one_program_as_they_would_apart(stan
         apart = real(data, ModelConfig(activation=spec, init=init, depth=1, width=8), "sgd", lrs[arm], **kw)
         assert together[arm].lrs == apart.lrs
         np.testing.assert_allclose(together[arm].train_loss, apart.train_loss, rtol=1e-5, atol=1e-6)
+    # A grid extension of one arm compiles the same model (every alternative in the choice), so its sweep
+    # merges into the first, final states included.
+    more = C.train_arms(data, arms, {"depth": 1, "width": 8}, "sgd", {"tanh": [1.0]}, **kw)["tanh"]
+    assert calls[-1] == calls[0]
+    joined = together["tanh"].merged(more)
+    assert joined.lrs == (0.1, 0.3, 1.0)
+    for p, (source, q) in enumerate([(together["tanh"], 1), (together["tanh"], 0), (more, 0)]):
+        np.testing.assert_array_equal(joined.train_loss[p], source.train_loss[q])
+        for seed in range(2):
+            for a, b in zip(jax.tree.leaves(joined.run_state(p, seed)), jax.tree.leaves(source.run_state(q, seed))):
+                np.testing.assert_array_equal(a, b)
 
 
 def test_a_choice_of_activations_is_checked_and_carries_each_alternatives_hyperparameters():

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
@@ -112,16 +113,25 @@ class Sweep:
             index=tuple(self.index[p] for p in keep))
 
     def merged(self, other: "Sweep") -> "Sweep":
-        """This sweep's settings and ``other``'s (the same seeds), ordered by learning rate; final states are
-        dropped (a tuning sweep needs only its curves)."""
+        """This sweep's settings and ``other``'s (the same seeds), ordered by learning rate. Final states (and
+        ``on_epoch`` results) are kept when both sweeps have them: ``other``'s runs are appended after this
+        sweep's on the leading axis, and ``index`` points into the joined state."""
         order = np.argsort([s["lr"] for s in self.settings + other.settings], kind="stable")
         cat = lambda a, b: np.concatenate([a, b])[order]
+        state, extra, index = None, [], ()
+        if self.state is not None and other.state is not None:
+            join = lambda a, b: jax.tree.map(lambda u, v: jnp.concatenate([u, v]), a, b)
+            offset = jax.tree.leaves(self.state)[0].shape[0] // self.seeds
+            state = join(self.state, other.state)
+            extra = [join(a, b) for a, b in zip(self.extra, other.extra)]
+            joined = self.index + tuple(i + offset for i in other.index)
+            index = tuple(joined[i] for i in order)
         return dataclasses.replace(
             self, settings=[(self.settings + other.settings)[i] for i in order],
             train_loss=cat(self.train_loss, other.train_loss), train_error=cat(self.train_error, other.train_error),
             evals={k: cat(v, other.evals[k]) for k, v in self.evals.items()},
             final_train={k: cat(v, other.final_train[k]) for k, v in self.final_train.items()},
-            diverged=cat(self.diverged, other.diverged), state=None, extra=[], index=())
+            diverged=cat(self.diverged, other.diverged), state=state, extra=extra, index=index)
 
     def run_state(self, setting: int, seed: int):
         """The final state of one run (leading axis dropped)."""
@@ -197,7 +207,9 @@ def train_arms(data: D.Dataset, arms: dict[str, tuple[str, str]], model: dict, o
     canonical = {a: T.sweep_settings(T.OptimConfig(), spec)[0]["activation"] for a, (spec, _) in arms.items()}
     for init in dict.fromkeys(arms[a][1] for a in lrs_by_arm):
         group = [a for a in lrs_by_arm if arms[a][1] == init]
-        choice = "|".join(dict.fromkeys(canonical[a] for a in group))
+        # Every arm of the initializer in the choice, even those not trained now: a later program (a grid
+        # extension) then has the same model structure, so sweeps can be merged, states and all.
+        choice = "|".join(dict.fromkeys(canonical[a] for a in arms if arms[a][1] == init))
         sweep = train_sweep(data, ModelConfig(activation=choice, init=init, **model), optimizer,
                             settings=[(lr, canonical[a]) for a in group for lr in lrs_by_arm[a]], **kw)
         out.update({a: sweep.of(canonical[a]) for a in group})

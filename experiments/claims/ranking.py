@@ -57,13 +57,14 @@ class Config:
     kernel_size: int = 5
     optimizer: str = "adam"
     lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+    max_extensions: int = 2  # tuning seeds are few, so an edge choice is extended at most twice
     epochs: int = 10
     last_epochs: int = 3
     batch_size: int = 100
 
 
 QUICK = Config(data=C.DataConfig(train_subset=600), seeds=2, tuning_seeds=2, depths=(2, 3), residual_depth=3, width=8,
-               channels=(4,), lrs=(1e-3, 1e-2), epochs=2, last_epochs=2)
+               channels=(4,), lrs=(1e-3, 1e-2), max_extensions=0, epochs=2, last_epochs=2)
 
 
 def settings(config) -> dict[str, dict]:
@@ -77,11 +78,17 @@ def settings(config) -> dict[str, dict]:
 # ---------------------------------------------------------------------------------------------------
 # Tuning and evaluation seeds in one compiled program (compiling, not arithmetic, is what a deep net costs on a CPU)
 
+def tuning(config) -> C.Tuning:
+    return C.Tuning(seeds=config.tuning_seeds, max_extensions=config.max_extensions)
+
+
 def tuning_rule(config) -> str:
+    t = tuning(config)
     return (f"grid {list(config.lrs)} per activation and setting, trained on {config.tuning_seeds} tuning seeds "
             f"({config.seeds} on) in the same compiled program as the {config.seeds} evaluation seeds (0 on), which "
-            "are read only at the chosen rate; the grid is not extended (a choice at an edge is reported as such); "
-            f"rule: {C.rule_best_validation(config.last_epochs)}")
+            f"are read only at the chosen rate; a choice at an edge of the grid extends it by x{t.factor:g} past that "
+            f"edge (up to {t.max_extensions} times) until the choice is interior or the next rate diverges in most "
+            f"tuning seeds; rule: {C.rule_best_validation(config.last_epochs)}")
 
 
 def seed_slice(sweep: C.Sweep, start: int, stop: int) -> C.Sweep:
@@ -97,19 +104,24 @@ def tune_and_evaluate(data: D.Dataset, arms: dict[str, tuple[str, str]], model: 
                       **kw) -> tuple[dict[str, C.Sweep], dict[str, int], list[dict]]:
     """Every arm at every grid rate on ``config.seeds`` evaluation seeds (0 on) and ``config.tuning_seeds``
     tuning seeds after them, one program per initializer (:func:`common.train_arms`). The rate is chosen on
-    the tuning seeds alone (:func:`common.choose_by_validation`). Returns ({arm: sweep of all rates x all seeds},
-    {arm: chosen rate's index}, the tuning record's arm entries)."""
+    the tuning seeds alone (:func:`common.choose_by_validation`), the grid extended at an edge as
+    :func:`common.tune` does (the added rate trained on all seeds, so the evaluation seeds never need a
+    second run). Returns ({arm: sweep of all rates x all seeds}, {arm: chosen rate's index}, the tuning
+    record's arm entries)."""
     total = config.seeds + config.tuning_seeds
-    sweeps = C.train_arms(data, arms, model, config.optimizer, {a: list(config.lrs) for a in arms},
-                          epochs=config.epochs, batch_size=config.batch_size, seeds=total, first_seed=0, **kw)
-    chosen, record = {}, []
-    for arm, sweep in sweeps.items():
-        p = C.choose_by_validation(seed_slice(sweep, config.seeds, total), last=config.last_epochs)
-        chosen[arm] = p
-        interior = 0 < p < len(sweep.lrs) - 1
-        record.append({"arm": prefix + arm, "grid": list(sweep.lrs), "chosen": sweep.lrs[p], "interior": bool(interior),
-                       "extended": [], "stopped": "interior" if interior else "grid not extended"})
-    return sweeps, chosen, record
+    full: dict[str, C.Sweep] = {}
+
+    def train(lrs_by_arm, _seeds, _first):
+        sweeps = C.train_arms(data, arms, model, config.optimizer, lrs_by_arm, epochs=config.epochs,
+                              batch_size=config.batch_size, seeds=total, first_seed=0, **kw)
+        for a, sw in sweeps.items():
+            full[a] = full[a].merged(sw) if a in full else sw
+        return {a: seed_slice(sw, config.seeds, total) for a, sw in sweeps.items()}
+
+    choose = lambda sweep: C.choose_by_validation(sweep, last=config.last_epochs)
+    lrs, record = C.tune(train, {a: config.lrs for a in arms}, choose, tuning(config), config.seeds)
+    chosen = {a: full[a].lrs.index(lr) for a, lr in lrs.items()}
+    return full, chosen, [{**r, "arm": prefix + r["arm"]} for r in record["arms"]]
 
 
 def final_accuracy(sweep: C.Sweep, p: int, seeds: int, last: int) -> np.ndarray:

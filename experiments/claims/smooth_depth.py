@@ -63,6 +63,7 @@ class Config:
     width: int = 32
     optimizer: str = "adam"
     lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
+    max_extensions: int = 2  # as in the ranking claim
     epochs: int = 10
     last_epochs: int = 3
     batch_size: int = 100
@@ -71,6 +72,7 @@ class Config:
 
 
 QUICK = Config(data=C.DataConfig(train_subset=600), seeds=2, tuning_seeds=2, depths=(2, 3), width=8, lrs=(1e-3, 1e-2),
+               max_extensions=0,
                epochs=2, last_epochs=2, hessian_batch=64, power_iterations=10)
 
 
@@ -139,12 +141,16 @@ def run(config: Config) -> dict:
             acc[name] = {a: R.final_accuracy(sweeps[a], chosen[a], config.seeds, config.last_epochs) for a in ORDER}
             lrs[name] = {a: sweeps[a].lrs[chosen[a]] for a in ORDER}
             if keep:  # one program: every arm at its chosen rate, evaluation seeds, at init and at the end
-                sw = sweeps["ReLU"]
-                rows = [sweeps[a].index[chosen[a]] * sw.seeds + s for a in ORDER for s in range(config.seeds)]
-                fn = make_sharpness(sw.graphdef, x_h, y_h, config.power_iterations)
-                keys = jax.random.split(jax.random.key(1), len(rows))
-                for when, state in (("init", sw.extra[0]), ("trained", (sw.state.params, sw.state.rest))):
-                    lam, res = jax.device_get(fn(*_runs(state, rows), keys))
+                fn = make_sharpness(sweeps["ReLU"].graphdef, x_h, y_h, config.power_iterations)
+                keys = jax.random.split(jax.random.key(1), len(ORDER) * config.seeds)
+                for when in ("init", "trained"):
+                    per_arm = []
+                    for a in ORDER:  # an arm whose grid was extended holds its runs in its own joined state
+                        sw = sweeps[a]
+                        rows = [sw.index[chosen[a]] * sw.seeds + s for s in range(config.seeds)]
+                        per_arm.append(_runs(sw.extra[0] if when == "init" else (sw.state.params, sw.state.rest), rows))
+                    runs = jax.tree.map(lambda *a: jnp.concatenate(a), *per_arm)
+                    lam, res = jax.device_get(fn(*runs, keys))
                     lam, res = np.asarray(lam, float).reshape(len(ORDER), -1), np.asarray(res, float).reshape(len(ORDER), -1)
                     sharp[when] = {a: {"eigenvalue": lam[i], "residual": res[i]} for i, a in enumerate(ORDER)}
 
