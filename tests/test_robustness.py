@@ -196,6 +196,39 @@ def test_lost_and_cut_log_rows_are_reported(tmp_path, reference, capsys):
     assert [r["step"] for r in rows(out2)] == [r["step"] for r in rows(reference[0])]
 
 
+def test_ctrl_c_during_the_first_checkpoint_leaves_a_run_to_resume_or_nothing(tmp_path, monkeypatch, capsys):
+    from jaxacts._src import loop
+
+    real = loop._save
+
+    def interrupted_save(manager, step, state, out_dir):  # Ctrl-C arrives while checkpoint 0 is written
+        if step == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+        real(manager, step, state, out_dir)
+
+    out = str(tmp_path / "once")
+    monkeypatch.setattr(loop, "_save", interrupted_save)
+    with pytest.raises(SystemExit) as e:
+        train("--out", out, "--epochs", "1", *ARGS)
+    assert e.value.code == 130
+    err = capsys.readouterr().err
+    assert "interrupted at step 0; the checkpoint at step 0 is kept" in err and "Traceback" not in err
+    monkeypatch.setattr(loop, "_save", real)
+    assert train("--out", out, "--resume", "--epochs", "1", *ARGS)["relu"]["per_seed"]["test_accuracy"]
+
+    def forced_stop(manager, step, state, out_dir):  # a second Ctrl-C: stop at once
+        raise KeyboardInterrupt
+
+    out = str(tmp_path / "twice")
+    monkeypatch.setattr(loop, "_save", forced_stop)
+    with pytest.raises(SystemExit):
+        train("--out", out, "--epochs", "1", *ARGS)
+    assert "removed what it had begun" in capsys.readouterr().err
+    assert os.listdir(out) == []  # nothing half-made blocks a rerun
+    monkeypatch.setattr(loop, "_save", real)
+    train("--out", out, "--epochs", "1", *ARGS)
+
+
 # ----------------------------------------------------------------------------- divergence
 
 
@@ -222,7 +255,8 @@ def test_non_finite_initial_parameters_are_refused_before_any_checkpoint(tmp_pat
     (["--activation", ""], "names no activation"),
     (["--activation", ","], "names no activation"),
     (["--channels", "a,b"], "argument --channels: expected comma-separated integers"),
-    (["--seed", "-1"], "seed must be >= 0"),
+    (["--seed", "-1"], "seed must be 0 to 2^31 - 1"),
+    (["--seed", str(2**31)], "seed must be 0 to 2^31 - 1"),
     (["--dropout", "none", "--dropout-rate", "0.5"], "needs a dropout kind"),
     (["--weight-decay", "nan"], "weight_decay must be finite"),
     (["--data-dir", "/tmp"], "built in and reads no files"),

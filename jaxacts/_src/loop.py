@@ -79,8 +79,8 @@ class TrainConfig:
             raise ValueError(f"data_order {self.data_order!r} is not one of {T.DATA_ORDERS}")
         if self.val_fraction is not None and not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed < 2**31:  # the seed enters the compiled program as an int32
+            raise ValueError(f"seed must be 0 to 2^31 - 1, got {self.seed}")
         if self.data_dir and self.dataset in BUILTIN_DATASETS:
             raise ValueError(f"dataset {self.dataset!r} is built in and reads no files: drop --data-dir "
                              f"(it is for {', '.join(d for d in DATASETS if d not in BUILTIN_DATASETS)})")
@@ -337,6 +337,15 @@ def _check_shared(out_dir: str) -> None:
                          "that process 0 wrote there; give every process one folder on a file system they all share")
 
 
+def _remove_begun_run(out_dir: str) -> None:
+    """Removes the files a fresh run writes before its first checkpoint is complete (nothing else)."""
+    for name in ("config.json", "metrics.jsonl", "config.json.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, name))
+    for name in ("checkpoints", "checksums"):
+        shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _stop_requests():
     """Ctrl-C or SIGTERM while training asks the loop to stop at the end of the current epoch, after a
@@ -454,13 +463,27 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
         if bad.size:
             raise ValueError(f"the initial parameters of runs {bad.tolist()} are not finite: check --init "
                              f"({config.model.init!r}) and the activation's hyperparameters")
-        if writer:
-            _rewrite_log(log_path, [])
-            _write_json(os.path.join(out_dir, "config.json"), to_dict(config))
-        if jax.process_count() > 1:  # before orbax, which would wait in vain for shards in an unshared folder
-            distributed.barrier("config.json written")
-            distributed.agree(lambda: _check_shared(out_dir))
-        _save(manager, 0, state, out_dir)
+        # A stop asked for while the run's first files are written waits for checkpoint 0, so the folder
+        # always holds a run that --resume continues; a second Ctrl-C removes what was begun.
+        try:
+            with _stop_requests() as early:
+                if writer:
+                    _rewrite_log(log_path, [])
+                    _write_json(os.path.join(out_dir, "config.json"), to_dict(config))
+                if jax.process_count() > 1:  # before orbax, which would wait in vain for shards in an unshared folder
+                    distributed.barrier("config.json written")
+                    distributed.agree(lambda: _check_shared(out_dir))
+                _save(manager, 0, state, out_dir)
+        except KeyboardInterrupt:
+            manager.close()
+            if writer:
+                _remove_begun_run(out_dir)
+            raise TrainingInterrupted(f"interrupted while the run was set up; removed what it had begun in {out_dir}; "
+                                      "start it again") from None
+        if distributed.any_process(early["signal"] is not None):
+            manager.close()
+            raise TrainingInterrupted(f"interrupted at step 0; the checkpoint at step 0 is kept in {out_dir}/checkpoints; "
+                                      "continue with --resume")
 
     t0 = time.time()
     end = total_steps if stop_after is None else min(total_steps, -(-stop_after // steps_per_epoch) * steps_per_epoch)
