@@ -255,17 +255,23 @@ def _seed_keys(c: StudyConfig, run: Run):
     """The run's seed keys; with several devices (every process's), sharded over them, the seed axis padded
     to a multiple of the device count with copies of the last key (their results are dropped), so that
     each device probes its share and no process repeats another's work."""
-    def keys():
-        return jax.random.split(jax.random.fold_in(jax.random.key(c.seed), key_data(run)), c.seeds)
+    return _key_program(c.seeds, jax.device_count())(np.int32(c.seed), np.uint32(key_data(run)))
 
-    n = jax.device_count()
-    if n == 1:
-        return keys()
-    pad = -c.seeds % n
-    padded = lambda: jnp.concatenate([keys(), jnp.repeat(keys()[-1:], pad, axis=0)]) if pad else keys()
+
+@functools.lru_cache(maxsize=None)
+def _key_program(seeds: int, devices: int):
+    """(seed, key data) -> the seed keys: one compiled program per seed count and device count, however many
+    configurations ask (a closure jitted per call would compile per configuration)."""
+    def keys(seed, data):
+        k = jax.random.split(jax.random.fold_in(jax.random.key(seed), data), seeds)
+        pad = -seeds % devices
+        return jnp.concatenate([k, jnp.repeat(k[-1:], pad, axis=0)]) if pad else k
+
+    if devices == 1:
+        return jax.jit(keys)
     mesh = jax.sharding.Mesh(np.array(jax.devices()), ("seed",))
     # Made on their sharding: on several hosts, keys made on one device could not be moved to it.
-    return jax.jit(padded, out_shardings=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed")))()
+    return jax.jit(keys, out_shardings=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed")))
 
 
 def _theory_inputs(run: Run, inputs: np.ndarray) -> np.ndarray:

@@ -133,7 +133,7 @@ def map_jacobian(f, mu, nu, omega=0.0, tau=1.0):
         m = lambda p: selu_map_closed_form(p[0], p[1], omega, tau)
     else:
         m = lambda p: mean_field_map(f, p[0], p[1], omega, tau)
-    return jax.jacfwd(m)(jnp.asarray([mu, nu], jnp.float64))
+    return jax.jit(jax.jacfwd(m))(jnp.asarray([mu, nu], jnp.float64))  # compiled, as chi_1
 
 
 def spectral_norm(matrix) -> float:
@@ -204,7 +204,8 @@ def chi_1(f, q: float, sigma_w2: float = 1.0, sigma_b2: float = 0.0) -> float:
     fn, kinks = _activation(f)
     d = registry.derivative(f) if isinstance(f, str) else jax.vmap(jax.grad(fn))
     v = sigma_w2 * q + sigma_b2
-    return float(sigma_w2 * gaussian_expectation(lambda z: d(z) ** 2, 0.0, v, kinks))
+    # Compiled: op by op, each of the quadrature's operations would compile on its own.
+    return float(jax.jit(lambda v: sigma_w2 * gaussian_expectation(lambda z: d(z) ** 2, 0.0, v, kinks))(v))
 
 
 def fixed_point_second_moment(f, sigma_w2: float = 1.0, sigma_b2: float = 0.0, q0: float = 1.0,
@@ -310,13 +311,15 @@ def self_normalizing_variant(name: str) -> SelfNormalizingVariant:
     scaled function at (0, 1) then tells whether the fixed point attracts.
     """
     fn, kinks = _activation(name)
-    mean = float(gaussian_expectation(fn, 0.0, 1.0, kinks))
-    second = float(gaussian_expectation(lambda z: fn(z) ** 2, 0.0, 1.0, kinks))
+    # Each step one compiled program: run op by op, the quadrature and its Jacobian take seconds more.
+    moments = jax.jit(lambda: jnp.stack([gaussian_expectation(fn, 0.0, 1.0, kinks),
+                                         gaussian_expectation(lambda z: fn(z) ** 2, 0.0, 1.0, kinks)]))
+    mean, second = (float(v) for v in moments())
     scale = 1.0 / math.sqrt(second - mean**2)
     shift = -scale * mean
     variant = lambda z: scale * fn(z) + shift
     variant.kinks = kinks
-    jac = np.asarray(map_jacobian(variant, 0.0, 1.0))
+    jac = np.asarray(jax.jit(lambda: map_jacobian(variant, 0.0, 1.0))())
     return SelfNormalizingVariant(name, scale, shift, tuple(map(tuple, jac.tolist())), spectral_norm(jac))
 
 
