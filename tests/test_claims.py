@@ -241,7 +241,9 @@ def test_arms_with_one_initializer_train_in_one_program_as_they_would_apart(stan
         np.testing.assert_allclose(together[arm].train_loss, apart.train_loss, rtol=1e-5, atol=1e-6)
     # A grid extension of one arm compiles the same model (every alternative in the choice), so its sweep
     # merges into the first, final states included.
-    more = C.train_arms(data, arms, {"depth": 1, "width": 8}, "sgd", {"tanh": [1.0]}, **kw)["tanh"]
+    assert C.train_arms(data, arms, {"depth": 1, "width": 8}, "sgd", {"tanh": [1.0]}, **kw)
+    assert calls[-1] == "tanh"  # only the arms trained now
+    more = C.train_arms(data, arms, {"depth": 1, "width": 8}, "sgd", {"tanh": [1.0]}, every_arm=True, **kw)["tanh"]
     assert calls[-1] == calls[0]
     joined = together["tanh"].merged(more)
     assert joined.lrs == (0.1, 0.3, 1.0)

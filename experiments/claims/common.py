@@ -197,19 +197,20 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
 
 
 def train_arms(data: D.Dataset, arms: dict[str, tuple[str, str]], model: dict, optimizer: str,
-               lrs_by_arm: dict[str, Sequence[float]], **kw) -> dict[str, Sweep]:
+               lrs_by_arm: dict[str, Sequence[float]], every_arm: bool = False, **kw) -> dict[str, Sweep]:
     """Trains each arm (label -> (activation spec, initializer)) at its learning rates, ``model`` giving the
     other ModelConfig fields. Arms with the same initializer train in one compiled program, their
     activations a choice made per run (``sigmoid|tanh``, ``jaxacts`` layers.Choice): compiling is paid
-    once per initializer, and more arms or seeds cost only their arithmetic. ``kw`` goes to
+    once per initializer, and more arms or seeds cost only their arithmetic. The choice holds the arms
+    trained now, or with ``every_arm`` every arm of ``arms`` with that initializer: then every call builds
+    the same model (its parameters, and the keys that draw them, do not depend on which arms train), so
+    sweeps of several calls merge with their final states (:meth:`Sweep.merged`). ``kw`` goes to
     :func:`train_sweep` (epochs, batch_size, seeds, first_seed, on_epoch)."""
     out: dict[str, Sweep] = {}
     canonical = {a: T.sweep_settings(T.OptimConfig(), spec)[0]["activation"] for a, (spec, _) in arms.items()}
     for init in dict.fromkeys(arms[a][1] for a in lrs_by_arm):
         group = [a for a in lrs_by_arm if arms[a][1] == init]
-        # Every arm of the initializer in the choice, even those not trained now: a later program (a grid
-        # extension) then has the same model structure, so sweeps can be merged, states and all.
-        choice = "|".join(dict.fromkeys(canonical[a] for a in arms if arms[a][1] == init))
+        choice = "|".join(dict.fromkeys(canonical[a] for a in (arms if every_arm else group) if arms[a][1] == init))
         sweep = train_sweep(data, ModelConfig(activation=choice, init=init, **model), optimizer,
                             settings=[(lr, canonical[a]) for a in group for lr in lrs_by_arm[a]], **kw)
         out.update({a: sweep.of(canonical[a]) for a in group})

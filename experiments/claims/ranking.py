@@ -112,7 +112,7 @@ def tune_and_evaluate(data: D.Dataset, arms: dict[str, tuple[str, str]], model: 
     full: dict[str, C.Sweep] = {}
 
     def train(lrs_by_arm, _seeds, _first):
-        sweeps = C.train_arms(data, arms, model, config.optimizer, lrs_by_arm, epochs=config.epochs,
+        sweeps = C.train_arms(data, arms, model, config.optimizer, lrs_by_arm, every_arm=True, epochs=config.epochs,
                               batch_size=config.batch_size, seeds=total, first_seed=0, **kw)
         for a, sw in sweeps.items():
             full[a] = full[a].merged(sw) if a in full else sw
