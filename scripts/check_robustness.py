@@ -295,6 +295,30 @@ class Checks:
             else:
                 self.record("kill", name, "ok", lines[0].strip()[:160])
 
+        # Ctrl-C as soon as the run's first file appears, while checkpoint 0 is being written: the run must
+        # stop with one clear line and leave a folder that --resume finishes like an uninterrupted run.
+        out = self.path("SIGINT at start")
+        proc = start(TRAIN + ["--out", out] + TINY, out + ".log")
+        deadline = time.time() + 300
+        while not os.path.exists(os.path.join(out, "config.json")) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+        with open(out + ".log") as fh:
+            text = fh.read()
+        name = "SIGINT while checkpoint 0 is written"
+        if "Traceback" in text:
+            self.record("kill", name, "traceback", f"{text.count('Traceback')} traceback(s)")
+        elif proc.returncode != 130:
+            self.record("kill", name, "unclear", f"exit {proc.returncode}")
+        else:
+            r = run(TRAIN + ["--out", out, "--resume"] + TINY)
+            if r.code != 0 or rows(out) != ref_rows or not np.array_equal(params(out), ref_params):
+                self.record("kill", name, "wrong", "the resumed run differs from the uninterrupted one")
+            else:
+                said = [line for line in text.replace("\r", "\n").splitlines() if "interrupted" in line]
+                self.record("kill", name, "ok", (said[-1] if said else "").strip()[:160])
+
     def diverge(self):
         for name, extra, expect in (("adam at lr 1e6", ["--lr", "1e6"], "diverged"),
                                     ("sgd at lr 1e9", ["--optimizer", "sgd", "--lr", "1e9"], "diverged"),
