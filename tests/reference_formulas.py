@@ -20,12 +20,45 @@ import scipy.special as ssp
 
 NUMPY = types.SimpleNamespace(np=np, sp=ssp)
 JAX = types.SimpleNamespace(np=jnp, sp=jsp)
+
+
+def _mp_exp(v):
+    """``mpmath.exp(v)`` at the working precision, for |v| >= 2^12 as 2^k exp(v - k ln 2).
+
+    That is mpmath's own reduction for non-integer v and below 600 bits; above 600 bits it raises e to an
+    integer v (every float beyond 2^53 is one) by repeated squaring, log2|v| products of thousands of bits
+    (1024 of them at 1e308, 0.1 s a call). Here k ln 2 is formed with log2|v| + 20 extra bits, so
+    v - k ln 2 is within 2^-(prec+19) of its true value and the result is as accurate as mpmath's.
+    """
+    v = mpmath.mpf(v)
+    if abs(v) < 4096:
+        return mpmath.exp(v)
+    with mpmath.extraprec(int(mpmath.mag(v)) + 20):
+        k = mpmath.nint(v / mpmath.ln2)
+        r = v - k * mpmath.ln2
+    return mpmath.ldexp(mpmath.exp(r), int(k))
+
+
+def _mp_erf(z):
+    """``mpmath.erf(z)``, with erf(z) = sign(z) wherever that is its value at the working precision.
+
+    For |z| >= 1, 0 < 1 - erf(|z|) = erfc(|z|) < e^(-z^2), below a quarter of the spacing 2^-prec of
+    the numbers just below 1 once z^2 > (prec + 2) ln 2: erf(z) rounds to +-1. mpmath takes this short
+    cut only when |z| rounded down to a power of 2 passes the test, and otherwise sums the Taylor series
+    (~e z^2 terms of thousands of bits: 1 s for gelu at x = 88.7 and 3700 bits).
+    """
+    z = mpmath.mpf(z)
+    if abs(z) >= 1 and z * z > (mpmath.mp.prec + 2) * mpmath.ln2:
+        return mpmath.mpf(mpmath.sign(z))
+    return mpmath.erf(z)
+
+
 # Scalar mpmath numbers (both branches of a where are evaluated, as in numpy; mpmath never overflows).
 MPMATH = types.SimpleNamespace(
-    np=types.SimpleNamespace(where=lambda c, a, b: a if c else b, exp=mpmath.exp, log=mpmath.log,
+    np=types.SimpleNamespace(where=lambda c, a, b: a if c else b, exp=_mp_exp, log=mpmath.log,
                              tanh=mpmath.tanh, sin=mpmath.sin, sqrt=mpmath.sqrt, abs=abs, sign=mpmath.sign,
                              maximum=max, minimum=min, pi=mpmath.pi),
-    sp=types.SimpleNamespace(erf=mpmath.erf))
+    sp=types.SimpleNamespace(erf=_mp_erf))
 
 SELU_ALPHA = 1.6732632423543772848170429916717  # REFERENCES.md (Klambauer et al. 2017)
 SELU_SCALE = 1.0507009873554804934193349852946

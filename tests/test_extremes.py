@@ -33,8 +33,12 @@ Known gap, listed in ``MIXED_OVERFLOW``: snake's mixed derivative d2f/dx da = 2x
 largest x, and d2f/da2 there. Automatic differentiation of the partial meets intermediates 2ax beyond
 the largest float, and gives NaN there (the true values are finite, or -inf for d2f/da2).
 
-One jitted call per (activation, dtype) computes every quantity at every point; mpmath values are
-cached per (activation, hyperparameters, point).
+One jitted call per (activation, dtype) computes every quantity at every point (one compiled program
+per activation, static hyperparameters and dtype: float hyperparameters are its arguments); mpmath
+values are cached per (activation, hyperparameters, point). mpmath's exp and erf are taken through
+``reference_formulas._mp_exp`` and ``_mp_erf``: the same values at the same working precision, without
+mpmath's slow paths at thousands of bits (e raised to an integer 1e308 by repeated squaring; erf's
+Taylor series where erf rounds to +-1).
 """
 
 from __future__ import annotations
@@ -142,12 +146,12 @@ def quantities(name: str) -> list[tuple]:
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(name: str, hp: tuple, dtype):
-    """All quantities of ours at a vector of points, one jitted program."""
+def _compiled(name: str, static: tuple, dtype):
+    """All quantities of ours at a vector of points, one jitted program; the float hyperparameters are
+    its arguments, so the cases that differ only in those share it (``static``: the others' items)."""
     f = jaxacts.get(name)
     floats = jaxacts.info(name).differentiable_hyperparameters
-    params = dict(hp)
-    static = {k: v for k, v in params.items() if k not in floats}
+    static = dict(static)
     qs = quantities(name)
     arg = lambda k: 1 + floats.index(k)
 
@@ -195,7 +199,8 @@ def test_true_values_at_extremes(name, hp, dtype):
     cd = compute_dtype(dtype)
     xs = points(dtype)
     args = [jnp.asarray(full[k], cd) for k in floats]
-    got = _compiled(name, key, dtype)(jnp.asarray(xs, dtype), *args)
+    static = tuple((k, v) for k, v in key if k not in floats)
+    got = _compiled(name, static, jnp.dtype(dtype))(jnp.asarray(xs, dtype), *args)
     fi, fc = jnp.finfo(dtype), jnp.finfo(cd)
     rtol = float(fi.eps) * (1.0 if fi.bits == 16 else 8.0)
     at_kink = np.isin(xs, np.asarray(kinks(name, full), np.float64))

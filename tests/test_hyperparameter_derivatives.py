@@ -8,6 +8,8 @@ activations also get their mixed second derivatives d2f/dx dh checked both ways.
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -26,43 +28,72 @@ SMOOTH_IDS = [n + "".join(f"-{a}={v}" for a, v in hp.items()) + f"-d{k}" for n, 
 
 
 def grid(name, hp, n=801, lo=-12.0, hi=12.0, gap=1e-3):
+    """The grid away from the kinks, padded back to ``n`` points with copies of ``lo`` (no new point):
+    one length for every case, so that the compiled programs below serve several cases."""
     x = np.linspace(lo, hi, n)
     for k in kinks(name, hp):
         x = x[np.abs(x - k) > gap]
     if name == "heaviside" or (name == "threshold"):
         x = x[np.abs(x) > gap]
-    return x
+    return np.concatenate([x, np.full(n - len(x), lo)])
 
 
 def value_of(name, hp, k):
     return float({**jaxacts.info(name).hyperparameters, **hp}[k])
 
 
-def ours_in(name, hp, k):
-    """(x, a) -> activation(x; k = a) with the other hyperparameters fixed."""
+def split(name, hp, k):
+    """(names of the other float hyperparameters given in ``hp``, their values, the non-float items)."""
+    floats = jaxacts.info(name).differentiable_hyperparameters
+    other = tuple(sorted(q for q in hp if q in floats and q != k))
+    static = tuple(sorted((q, v) for q, v in hp.items() if q not in floats))
+    return other, tuple(float(hp[q]) for q in other), static
+
+
+def ours_in(name, k, other=(), static=()):
+    """(x, a, *o) -> activation(x; k = a, other = o) with the static hyperparameters fixed (the others:
+    the activation's defaults)."""
     f = jaxacts.get(name)
-    return lambda x, a: f(x, **{**hp, k: a})
+    return lambda x, a, *o: f(x, **dict(static), **dict(zip(other, o)), **{k: a})
 
 
-def plain_in(name, hp, k):
-    return lambda x, a: REFERENCE[name](JAX, x, **{**{q: v for q, v in hp.items()}, k: a})
+def plain_in(name, k, other=(), static=()):
+    """The same for the plain formula, whose defaults are its own."""
+    return lambda x, a, *o: REFERENCE[name](JAX, x, **dict(static), **dict(zip(other, o)), **{k: a})
 
 
-def per_point(g):
-    return jax.jit(jax.vmap(g, in_axes=(0, None)))
+def per_point(g, n_other):
+    return jax.jit(jax.vmap(g, in_axes=(0, None) + (None,) * n_other))
+
+
+@functools.lru_cache(maxsize=None)
+def program(kind, name, k, other, static):
+    """One jitted program, compiled once per key: the cases that differ only in the values of float
+    hyperparameters (passed as arguments) share it. ``kind``: the quantities it returns."""
+    ours, plain = ours_in(name, k, other, static), plain_in(name, k, other, static)
+    n = len(other)
+    if kind == "dh":  # df/dk, ours and the plain formula's
+        return per_point(lambda *v: (jax.grad(ours, argnums=1)(*v), jax.grad(plain, argnums=1)(*v)), n)
+    if kind == "value":
+        return jax.jit(ours)
+    if kind == "dxdh":  # d/dx of df/dk: ours, the plain formula's; d/dk of df/dx (ours)
+        mixed = lambda f: jax.grad(jax.grad(f, argnums=1), argnums=0)
+        return per_point(lambda *v: (mixed(ours)(*v), mixed(plain)(*v), jax.grad(jax.grad(ours), argnums=1)(*v)), n)
+    assert kind == "dx"
+    return per_point(jax.grad(ours), n)
 
 
 @pytest.mark.parametrize("name,hp,k", PARTIALS, ids=PARTIAL_IDS)
 def test_hyperparameter_derivative_matches_plain_formula_and_finite_differences(name, hp, k):
     x = jnp.asarray(grid(name, hp))
     a = value_of(name, hp, k)
-    ours = per_point(jax.grad(ours_in(name, hp, k), argnums=1))(x, a)
-    ref = per_point(jax.grad(plain_in(name, hp, k), argnums=1))(x, a)
+    other, o, static = split(name, hp, k)
+    ours, ref = program("dh", name, k, other, static)(x, a, *o)
     np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-10, atol=1e-12)
     if a != 0.0:  # squareplus's b = 0 is the edge of its domain: no central difference there
         step = 1e-6 * max(abs(a), 1.0)
-        f = jax.jit(ours_in(name, hp, k))
-        fd = (np.asarray(f(x, a + step)) - np.asarray(f(x, a - step))) / (2 * step)
+        f = program("value", name, k, other, static)
+        fd = (np.asarray(f(x, a + step, *o)) - np.asarray(f(x, a - step, *o))) / (2 * step)
         np.testing.assert_allclose(np.asarray(ours), fd, rtol=1e-6, atol=1e-7)
     # The registry's derivative(wrt=k) is the very rule jax.grad used (eager vs compiled: an ulp).
     np.testing.assert_allclose(np.asarray(jaxacts.derivative(name, wrt=k, **hp)(x)), np.asarray(ours),
@@ -73,15 +104,14 @@ def test_hyperparameter_derivative_matches_plain_formula_and_finite_differences(
 def test_mixed_second_derivatives_of_smooth_activations(name, hp, k):
     x = jnp.asarray(grid(name, hp))
     a = value_of(name, hp, k)
-    mixed = lambda f: per_point(jax.grad(jax.grad(f, argnums=1), argnums=0))(x, a)
-    ours, ref = mixed(ours_in(name, hp, k)), mixed(plain_in(name, hp, k))
+    other, o, static = split(name, hp, k)
+    ours, ref, other_order = program("dxdh", name, k, other, static)(x, a, *o)
     np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-9, atol=1e-11)
     # Both orders agree (d/dh of f' and d/dx of df/dh), and match finite differences of f' in h.
-    other = per_point(jax.grad(jax.grad(ours_in(name, hp, k), argnums=0), argnums=1))(x, a)
-    np.testing.assert_allclose(np.asarray(other), np.asarray(ours), rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(np.asarray(other_order), np.asarray(ours), rtol=1e-9, atol=1e-11)
     step = 1e-5 * max(abs(a), 1.0)
-    d = per_point(jax.grad(ours_in(name, hp, k), argnums=0))
-    fd = (np.asarray(d(x, a + step)) - np.asarray(d(x, a - step))) / (2 * step)
+    d = program("dx", name, k, other, static)
+    fd = (np.asarray(d(x, a + step, *o)) - np.asarray(d(x, a - step, *o))) / (2 * step)
     np.testing.assert_allclose(np.asarray(ours), fd, rtol=1e-5, atol=1e-6)
 
 
