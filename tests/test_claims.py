@@ -241,8 +241,9 @@ def test_arms_with_one_initializer_train_in_one_program_as_they_would_apart(stan
         np.testing.assert_allclose(together[arm].train_loss, apart.train_loss, rtol=1e-5, atol=1e-6)
     # A grid extension of one arm compiles the same model (every alternative in the choice), so its sweep
     # merges into the first, final states included.
-    assert C.train_arms(data, arms, {"depth": 1, "width": 8}, "sgd", {"tanh": [1.0]}, **kw)
-    assert calls[-1] == "tanh"  # only the arms trained now
+    alone = C.train_arms(data, arms, {"depth": 1, "width": 8}, "sgd", {"tanh": [1.0]}, **kw)["tanh"]
+    assert calls[-1] == "tanh"  # only the arms trained now: another model, so a merge keeps only the curves
+    assert together["tanh"].merged(alone).state is None and together["tanh"].merged(alone).lrs == (0.1, 0.3, 1.0)
     more = C.train_arms(data, arms, {"depth": 1, "width": 8}, "sgd", {"tanh": [1.0]}, every_arm=True, **kw)["tanh"]
     assert calls[-1] == calls[0]
     joined = together["tanh"].merged(more)
@@ -291,6 +292,17 @@ def test_guide_ranks_with_ties_and_is_generated_from_the_json(tmp_path):
     assert "SELU beats ELU: **inconclusive**" in text
     guide.figure(results, str(tmp_path / "g.png"))
     assert os.path.getsize(tmp_path / "g.png") > 5_000
+    # A claim that reran the same networks joins the column; one with other networks gets its own; a
+    # setting listed under two names appears once.
+    again = {"ReLU": table["ReLU"], "GELU": cell(0.01)}
+    other = {"ReLU": cell(0.05), "maxout": cell(0.06)}
+    claims = results["claims"] + [
+        {"id": "smooth_depth", "subverdicts": [sub], "measurements": {"ranking": {"MLP depth 2": again}}},
+        {"id": "maxout", "subverdicts": [sub], "measurements": {"ranking": {"MLP depth 2": other}}},
+        {"id": "data_size", "subverdicts": [sub], "measurements": {"ranking": {"n=1000": other, "small data": other}}}]
+    columns = guide.ranking(claims)
+    assert list(columns) == ["MLP depth 2", "MLP depth 2 (maxout)", "small data"]
+    assert set(columns["MLP depth 2"]) == {"SELU", "ELU", "ReLU", "sigmoid", "GELU"}
 
 
 def test_a_choice_may_hold_a_stochastic_activation(standard_promotion):

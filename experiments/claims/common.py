@@ -114,12 +114,13 @@ class Sweep:
 
     def merged(self, other: "Sweep") -> "Sweep":
         """This sweep's settings and ``other``'s (the same seeds), ordered by learning rate. Final states (and
-        ``on_epoch`` results) are kept when both sweeps have them: ``other``'s runs are appended after this
-        sweep's on the leading axis, and ``index`` points into the joined state."""
+        ``on_epoch`` results) are kept when both sweeps have them from the same model (``train_arms`` with
+        ``every_arm``): ``other``'s runs are appended after this sweep's on the leading axis, and ``index``
+        points into the joined state; otherwise they are dropped (a tuning sweep needs only its curves)."""
         order = np.argsort([s["lr"] for s in self.settings + other.settings], kind="stable")
         cat = lambda a, b: np.concatenate([a, b])[order]
         state, extra, index = None, [], ()
-        if self.state is not None and other.state is not None:
+        if self.state is not None and other.state is not None and self.graphdef == other.graphdef:
             join = lambda a, b: jax.tree.map(lambda u, v: jnp.concatenate([u, v]), a, b)
             offset = jax.tree.leaves(self.state)[0].shape[0] // self.seeds
             state = join(self.state, other.state)

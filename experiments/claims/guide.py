@@ -40,11 +40,30 @@ ADVICE = (
 
 
 def ranking(claims: list[dict]) -> dict[str, dict[str, dict]]:
-    """{setting: {activation: {"mean", "ci95", "values"}}} gathered from every claim's measurements."""
+    """{column: {activation: {"mean", "ci95", "values"}}} gathered from every claim's measurements.
+
+    A column holds one experiment's networks. A claim's setting joins the column of that name only where
+    the two claims ran the same runs, seen in the activations both measured (the same per-seed values:
+    one claim reused the other's networks, seeds and rates); otherwise it gets a column of its own, named
+    with the claim ("MLP depth 2 (maxout)"), so that networks of different widths or training are never
+    ranked together. A setting a claim lists twice under two names (data_size's "n=1000" is its "small
+    data") appears once, under the guide's name for it."""
     out: dict[str, dict[str, dict]] = {}
     for c in claims:
-        for setting, acts in c.get("measurements", {}).get("ranking", {}).items():
-            out.setdefault(setting, {}).update(acts)
+        settings = c.get("measurements", {}).get("ranking", {})
+        names = sorted(settings, key=lambda s: (s not in SETTINGS, SETTINGS.index(s) if s in SETTINGS else 0))
+        kept: list[str] = []
+        for setting in names:
+            acts = settings[setting]
+            if any(settings[k] == acts for k in kept):
+                continue
+            kept.append(setting)
+            column = setting
+            if setting in out:
+                shared = set(out[setting]) & set(acts)
+                if not shared or any(out[setting][a].get("values") != acts[a].get("values") for a in shared):
+                    column = f"{setting} ({c['id']})"
+            out.setdefault(column, {}).update(acts)
     return out
 
 
