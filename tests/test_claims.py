@@ -325,3 +325,12 @@ def test_combine_refuses_a_claim_run_under_another_preregistration(tmp_path):
     with pytest.raises(SystemExit, match="cannot read"):
         runner.main(["--combine", str(tmp_path / "missing"), "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+    # A later folder's claim replaces the stale one, which is then not checked.
+    later = tmp_path / "b"
+    later.mkdir()
+    fresh = {"id": "linear_collapse", "run": {"quick": False},
+             "preregistration": C.preregistration(linear_collapse.RULE, linear_collapse.Config())}
+    (later / "claims.json").write_text(json.dumps({"claims": [fresh], "environment": {"quick": False}}))
+    assert runner.combined([str(folder), str(later)])["claims"] == [fresh]
+    with pytest.raises(ValueError, match="another pre-registration"):
+        runner.combined([str(later), str(folder)])

@@ -240,8 +240,9 @@ def earlier_claims(out: str, chosen: dict) -> list[dict]:
 
 
 def combined(folders: Sequence[str]) -> dict:
-    """The claims of several runs' claims.json, later folders first, each claim's pre-registration checked
-    against this code's (a claim run under another rule or config is refused), with the latest environment."""
+    """The claims of several runs' claims.json, a later folder's claim replacing an earlier one of the same id,
+    each claim kept checked against this code's pre-registration (one run under another rule or config is
+    refused; one replaced by a later folder's is not read), with the latest environment."""
     by_id, env = {}, None
     for folder in folders:
         path = os.path.join(folder, "claims.json")
@@ -252,17 +253,17 @@ def combined(folders: Sequence[str]) -> dict:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"cannot read {path}: {e}") from None
         for c in claims:
-            module = CLAIMS.get(c.get("id"))
-            if module is None:
+            if CLAIMS.get(c.get("id")) is None:
                 raise ValueError(f"{path}: claim {c.get('id')!r} is not one of {', '.join(CLAIMS)}")
-            config = module.QUICK if c.get("run", saved["environment"]).get("quick") else module.Config()
-            if c.get("preregistration") != C.preregistration(module.RULE, config):
-                raise ValueError(f"{path}: claim {c['id']} was run under another pre-registration than this code's; "
-                                 "rerun it")
             c.setdefault("run", {k: saved["environment"].get(k) for k in ("date", "command", "backend", "device",
                                                                             "quick")})
-            by_id[c["id"]] = c
-    return {"claims": in_order(list(by_id.values())), "environment": env}
+            by_id[c["id"]] = (c, path)
+    for cid, (c, path) in by_id.items():
+        module = CLAIMS[cid]
+        config = module.QUICK if c["run"].get("quick") else module.Config()
+        if c.get("preregistration") != C.preregistration(module.RULE, config):
+            raise ValueError(f"{path}: claim {cid} was run under another pre-registration than this code's; rerun it")
+    return {"claims": in_order([c for c, _ in by_id.values()]), "environment": env}
 
 
 def in_order(entries: list[dict]) -> list[dict]:
