@@ -89,6 +89,20 @@ def test_runner_refuses_bad_input_before_any_work(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_ctrl_c_in_the_runner_keeps_finished_claims_and_exits_130(tmp_path, monkeypatch, capsys):
+    from experiments.claims import CLAIMS
+
+    def interrupted(config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CLAIMS["linear_collapse"], "run", interrupted)
+    with pytest.raises(SystemExit) as e:
+        runner.main(["--quick", "--only", "linear_collapse", "--out", str(tmp_path / "x")])
+    assert e.value.code == 130
+    assert "interrupted before the first claim finished; nothing was written" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() or not os.listdir(tmp_path / "x")
+
+
 def test_t_interval_is_students():
     x = np.random.default_rng(1).normal(3.0, 2.0, size=7)
     t_low, t_high = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))

@@ -328,9 +328,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         outputs.put_in_place(staging, runner.out)
     except KeyboardInterrupt:
         if not entries:
-            raise SystemExit("interrupted before the first claim finished; nothing was written") from None
-        kept = outputs.keep_partial(staging, runner.out)
-        raise SystemExit(f"interrupted; {len(entries)} finished claim(s) are kept in {kept}") from None
+            print("interrupted before the first claim finished; nothing was written", file=sys.stderr)
+        else:
+            kept = outputs.keep_partial(staging, runner.out)
+            print(f"interrupted; {len(entries)} finished claim(s) are kept in {kept}", file=sys.stderr)
+        raise SystemExit(130) from None  # as the training command: the shell's code for Ctrl-C
     finally:
         bar.close()
         shutil.rmtree(staging, ignore_errors=True)
