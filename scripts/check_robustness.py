@@ -322,7 +322,7 @@ class Checks:
     def diverge(self):
         for name, extra, expect in (("adam at lr 1e6", ["--lr", "1e6"], "diverged"),
                                     ("sgd at lr 1e9", ["--optimizer", "sgd", "--lr", "1e9"], "diverged"),
-                                    ("init uniform:inf", ["--init", "uniform:inf"], "not finite")):
+                                    ("init uniform:inf", ["--init", "uniform:inf"], "finite")):
             out = self.path(name)
             r = run(TRAIN + ["--out", out] + TINY + extra)
             status, detail = classify_refusal(r)
