@@ -201,11 +201,16 @@ def chi_1(f, q: float, sigma_w2: float = 1.0, sigma_b2: float = 0.0) -> float:
 
     < 1: ordered (perturbations shrink), > 1: chaotic. Uses the hand-written derivative.
     """
+    return float(_chi_1_program(f)(sigma_w2 * q + sigma_b2, sigma_w2))
+
+
+@functools.lru_cache(maxsize=64)
+def _chi_1_program(f):
+    """chi_1's quadrature compiled once per activation (op by op, each operation would compile on its own;
+    edge_of_chaos calls chi_1 at every step of its root search)."""
     fn, kinks = _activation(f)
     d = registry.derivative(f) if isinstance(f, str) else jax.vmap(jax.grad(fn))
-    v = sigma_w2 * q + sigma_b2
-    # Compiled: op by op, each of the quadrature's operations would compile on its own.
-    return float(jax.jit(lambda v: sigma_w2 * gaussian_expectation(lambda z: d(z) ** 2, 0.0, v, kinks))(v))
+    return jax.jit(lambda v, sigma_w2: sigma_w2 * gaussian_expectation(lambda z: d(z) ** 2, 0.0, v, kinks))
 
 
 def fixed_point_second_moment(f, sigma_w2: float = 1.0, sigma_b2: float = 0.0, q0: float = 1.0,
