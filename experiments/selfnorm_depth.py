@@ -255,28 +255,27 @@ def _seed_keys(c: StudyConfig, run: Run):
     """The run's seed keys; with several devices (every process's), sharded over them, the seed axis padded
     to a multiple of the device count with copies of the last key (their results are dropped), so that
     each device probes its share and no process repeats another's work."""
-    return _key_program(c.seeds, jax.device_count())(np.int32(c.seed), np.uint32(key_data(run)))
+    data = _key_program(c.seeds, jax.device_count())(np.int32(c.seed), np.uint32(key_data(run)))
+    return jax.random.wrap_key_data(data)
 
 
 @functools.lru_cache(maxsize=None)
 def _key_program(seeds: int, devices: int):
-    """(seed, key data) -> the seed keys: one compiled program per seed count and device count, however many
-    configurations ask (a closure jitted per call would compile per configuration)."""
+    """(seed, key data) -> the seed keys' raw data: one compiled program per seed count and device count,
+    however many configurations ask (a closure jitted per call would compile per configuration). Raw
+    uint32 data, not typed keys: a fresh program's first typed-key output holds its sharding as
+    P('seed', None) and later ones as P('seed'), which are equal in effect but not in the probe's cache,
+    so the probe would compile a second, identical program."""
     def keys(seed, data):
-        k = jax.random.split(jax.random.fold_in(jax.random.key(seed), data), seeds)
+        k = jax.random.key_data(jax.random.split(jax.random.fold_in(jax.random.key(seed), data), seeds))
         pad = -seeds % devices
         return jnp.concatenate([k, jnp.repeat(k[-1:], pad, axis=0)]) if pad else k
 
     if devices == 1:
-        program = jax.jit(keys)
-    else:
-        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("seed",))
-        # Made on their sharding: on several hosts, keys made on one device could not be moved to it.
-        program = jax.jit(keys, out_shardings=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed")))
-    # One call to warm it: the first output of a fresh program (JAX's slow path) differs from later ones in
-    # how its sharding is held, enough that the probe would compile a second, identical program for it.
-    program(np.int32(0), np.uint32(0))
-    return program
+        return jax.jit(keys)
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("seed",))
+    # Made on their sharding: on several hosts, keys made on one device could not be moved to it.
+    return jax.jit(keys, out_shardings=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seed")))
 
 
 def _theory_inputs(run: Run, inputs: np.ndarray) -> np.ndarray:
