@@ -3,7 +3,7 @@ program, and ``fit`` (logs, checkpoints, resume, divergence, choosing a setting 
 
 from jaxacts._src.loop import (SELECTION_RULE, TrainConfig, TrainingDiverged, TrainingInterrupted, choose_setting,
                                config_differences, config_from_dict, fit, param_vector, read_log, saved_config,
-                               setting_rows, steps_to_threshold)
+                               setting_rows, steps_to_threshold, stop_requests)
 from jaxacts._src.train import (DIVERGENCE_RULE, OPTIMIZERS, SCHEDULES, OptimConfig, TrainState, data_mesh,
                                 hidden_stats, init_state, make_evaluate, make_optimizer, make_train_epoch,
                                 make_train_step, run_hyperparameters, run_keys, run_mesh, scan_steps_by_default,
@@ -15,5 +15,5 @@ __all__ = [
     "data_mesh", "fit", "hidden_stats", "init_state", "make_evaluate", "make_optimizer", "make_train_epoch",
     "make_train_step", "param_vector", "read_log", "run_hyperparameters", "run_keys", "run_mesh", "saved_config",
     "scan_steps_by_default",
-    "setting_rows", "steps_to_threshold", "sweep_settings",
+    "setting_rows", "steps_to_threshold", "stop_requests", "sweep_settings",
 ]

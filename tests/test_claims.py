@@ -36,9 +36,12 @@ def standard_promotion():
 def test_quick_run_of_each_claim_gives_its_verdicts_a_figure_a_report_and_a_guide(tmp_path, cid):
     # The command itself, in a fresh process (--quick sets its compiler flags before JAX starts); one claim
     # per test, so that the claims run in parallel across test workers.
+    # One CPU device: sweeps spread over several are tested apart (tests/test_distributed.py, 1 x 4 against
+    # 2 x 2); here they would only cost time, 2 cores running 4 devices' programs.
     out = str(tmp_path / "claims")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
     proc = subprocess.run([sys.executable, "-m", "experiments.claims", "--quick", "--only", cid, "--out", out],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+                          cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     with open(os.path.join(out, "claims.json")) as fh:

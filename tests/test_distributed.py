@@ -174,3 +174,40 @@ def test_bad_distributed_flags_are_one_line_errors_before_any_work(tmp_path, fla
             main(["--out", str(tmp_path / "x"), *flags])
         assert str(e.value).startswith("error: ") and "\n" not in str(e.value)
         assert not os.path.exists(tmp_path / "x")
+
+
+def test_two_processes_run_a_quick_claim_as_one_process_with_four_devices(tmp_path):
+    args = ["--quick", "--only", "leaky_slope", "--dataset", "digits"]
+    procs = _start("experiments.claims", args + ["--out", str(tmp_path / "pair")], processes=2, devices=2)
+    procs += _start("experiments.claims", args + ["--out", str(tmp_path / "one")], processes=1, devices=4)
+    results = _finish(procs)
+    _ok(results)
+    assert "leaky_slope" not in results[1][1]  # process 1 wrote and printed nothing of the result
+    saved = []
+    for out in ("pair", "one"):
+        with open(tmp_path / out / "claims.json") as fh:
+            r = json.load(fh)
+        for c in r["claims"]:
+            for key in ("seconds", "cpu_seconds", "run"):
+                c.pop(key)
+        saved.append(r)
+    assert saved[0]["claims"] == saved[1]["claims"]
+    assert saved[0]["environment"]["process_count"] == 2 and saved[1]["environment"]["device_count"] == 4
+    assert sorted(os.listdir(tmp_path / "pair")) == sorted(os.listdir(tmp_path / "one"))
+
+
+@pytest.mark.slow  # a second pair of claim runs; the agreed stop of training runs by default
+def test_a_stop_on_one_process_of_a_claims_run_stops_both_and_keeps_the_finished_claims(tmp_path):
+    out = tmp_path / "claims"
+    args = ["--quick", "--only", "leaky_slope,tanh_vs_sigmoid", "--dataset", "digits", "--out", str(out)]
+    procs = _start("experiments.claims", args, processes=2, devices=2)
+    t0 = time.time()  # the first claim's figure appears in the writer's staging folder beside --out
+    while not any(n.endswith("leaky_slope.png") for root, _, names in os.walk(tmp_path) for n in names):
+        assert all(p.poll() is None for p in procs) and time.time() - t0 < 600, "the first claim did not finish"
+        time.sleep(0.1)
+    procs[1].send_signal(signal.SIGINT)  # process 1 (not the writer) is stopped; process 0 must stop too
+    results = _finish(procs, timeout=300)
+    assert [code for code, _ in results] == [130, 130]
+    assert f"interrupted; 1 finished claim(s) are kept in {out}" in results[0][1]
+    with open(out / "claims.json") as fh:
+        assert [c["id"] for c in json.load(fh)["claims"]] == ["leaky_slope"]

@@ -109,7 +109,8 @@ def environment(runner: RunnerConfig) -> dict:
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "backend": jax.default_backend(), "device": getattr(device, "device_kind", str(device)),
-        "device_count": jax.device_count(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+        "device_count": jax.device_count(), "process_count": jax.process_count(), "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
         "platform": platform.platform(), "jax": jax.__version__, "flax": flax.__version__,
         "optax": optax.__version__, "numpy": np.__version__, "quick": runner.quick,
         "command": "python -m experiments.claims " + " ".join(sys.argv[1:]),
@@ -274,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = cli.parse(RunnerConfig, argv, __doc__, HELP, distributed.add_flags)
     distributed.initialize(args)  # before any JAX computation
     runner = cli.config_from_args(RunnerConfig, args)
+    if (runner.combine or runner.redraw) and not distributed.is_writer():
+        return {}  # files only, no computation: process 0 does it
     if runner.combine:
         try:
             outputs.check_out(runner.out)
@@ -290,44 +293,60 @@ def main(argv: Sequence[str] | None = None) -> dict:
                                  "a claims run's")
         print(f"redrew {len(figures)} figure(s) and report.md in {runner.redraw}")
         return {}
-    try:
+    writer = distributed.is_writer()  # process 0 writes; every process trains its share of each sweep
+
+    def plan():
+        distributed.same_path(runner.out)
         chosen = configs(runner)
         outputs.check_out(runner.out)
         earlier = earlier_claims(runner.out, chosen) if runner.merge else []
         if os.path.isdir(runner.out) and os.listdir(runner.out) and not (runner.overwrite or runner.merge):
-            raise ValueError(f"{runner.out} already holds results; pass --overwrite or --merge, or choose another --out")
+            raise ValueError(f"{runner.out} already holds results; pass --overwrite or --merge, or choose another "
+                             "--out")
+        return chosen, earlier
+
+    try:  # every process checks; a refusal on any stops all (none is left waiting for the others)
+        chosen, earlier = distributed.agree(plan)
     except ValueError as e:
         raise SystemExit(f"error: {e}")
-    staging = outputs.new_staging(runner.out)  # the set goes in place whole at the end (experiments.outputs)
+    staging = outputs.new_staging(runner.out) if writer else None  # the set goes in place whole at the end
     env = environment(runner)
-    print(f"claims: {', '.join(chosen)} on {env['backend']} ({env['device']}){' [quick]' if runner.quick else ''}",
-          flush=True)
+    if writer:
+        processes = f" on {jax.process_count()} processes" if jax.process_count() > 1 else ""
+        print(f"claims: {', '.join(chosen)} on {env['backend']} ({env['device']}){processes}"
+              f"{' [quick]' if runner.quick else ''}", flush=True)
     entries: list[dict] = []
-    bar = tqdm(chosen.items(), desc="claims", total=len(chosen))
+    bar = tqdm(chosen.items(), desc="claims", total=len(chosen), disable=not writer)
     try:
-        for cid, config in bar:
-            bar.set_postfix_str(cid)
-            module = CLAIMS[cid]
-            t0, cpu0 = time.time(), time.process_time()  # CPU time: what a shared, loaded machine does not inflate
-            try:
-                result = module.run(config)
-            except D.DataError as e:
-                raise SystemExit(f"error: {cid}: {e}")
-            verdict = module.verdict(result)
-            assert verdict in VERDICTS, verdict
-            keys = ("tested", "protocol", "measurements", "statistic", "ci95", "interval", "tuning", "subverdicts",
-                    "effect", "details", "plot")
-            entries.append({"id": cid, "title": module.TITLE, "claim": module.CLAIM, "source": module.SOURCE,
-                            **{k: result[k] for k in keys}, "verdict": verdict, "rule": module.RULE,
-                            "preregistration": C.preregistration(module.RULE, config), "figures": [f"{cid}.png"],
-                            "config": dataclasses.asdict(config), "seconds": time.time() - t0,
-                            "cpu_seconds": time.process_time() - cpu0,
-                            "run": {k: env[k] for k in ("date", "command", "backend", "device", "quick")}})
-            outputs.render(staging, "claims.json", {"claims": in_order(earlier + entries), "environment": env}, draw,
-                           documents)
-        outputs.put_in_place(staging, runner.out)
+        with C.agreed_stops():  # several processes: a stop on any stops all at one epoch end
+            for cid, config in bar:
+                bar.set_postfix_str(cid)
+                module = CLAIMS[cid]
+                # CPU time: what a shared, loaded machine does not inflate
+                t0, cpu0 = time.time(), time.process_time()
+                try:
+                    result = module.run(config)
+                except D.DataError as e:
+                    raise SystemExit(f"error: {cid}: {e}")
+                verdict = module.verdict(result)
+                assert verdict in VERDICTS, verdict
+                keys = ("tested", "protocol", "measurements", "statistic", "ci95", "interval", "tuning",
+                        "subverdicts", "effect", "details", "plot")
+                entries.append({"id": cid, "title": module.TITLE, "claim": module.CLAIM, "source": module.SOURCE,
+                                **{k: result[k] for k in keys}, "verdict": verdict, "rule": module.RULE,
+                                "preregistration": C.preregistration(module.RULE, config), "figures": [f"{cid}.png"],
+                                "config": dataclasses.asdict(config), "seconds": time.time() - t0,
+                                "cpu_seconds": time.process_time() - cpu0,
+                                "run": {k: env[k] for k in ("date", "command", "backend", "device", "quick")}})
+                if writer:
+                    outputs.render(staging, "claims.json",
+                                   {"claims": in_order(earlier + entries), "environment": env}, draw, documents)
+        if writer:
+            outputs.put_in_place(staging, runner.out)
     except KeyboardInterrupt:
-        if not entries:
+        if not writer:
+            pass
+        elif not entries:
             print("interrupted before the first claim finished; nothing was written", file=sys.stderr)
         else:
             kept = outputs.keep_partial(staging, runner.out)
@@ -335,7 +354,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
         raise SystemExit(130) from None  # as the training command: the shell's code for Ctrl-C
     finally:
         bar.close()
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    if not writer:
+        return {"claims": entries, "environment": env}
     print(verdict_table(entries))
     print(f"wrote {runner.out}/claims.json, report.md and {len(entries)} figure(s) in "
           f"{sum(e['seconds'] for e in entries):.0f} s")

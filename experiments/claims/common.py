@@ -12,6 +12,7 @@ agree, in every sweep of a claim). Learning rates are chosen by :func:`tune` on 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -28,6 +29,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from jaxacts import data as D
+from jaxacts import distributed
 from jaxacts import training as T
 from jaxacts.models import ModelConfig
 
@@ -160,30 +162,42 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {batch_size} exceeds the {data.x_train.shape[0]} training examples")
     tx, shape = T.make_optimizer(optim, epochs * steps_per_epoch)
-    keys, init_keys = T.run_keys(0, seeds, len(settings), first_seed)
+    mesh, runs = _sweep_mesh(len(settings) * seeds, batch_size), None
+    if mesh is None:
+        keys, init_keys = T.run_keys(0, seeds, len(settings), first_seed)
+    else:  # made on their sharding: on several hosts an array on one device could not be moved to it
+        runs = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
+        keys, init_keys = jax.jit(T.run_keys, static_argnums=(1, 2, 3), out_shardings=runs)(
+            0, seeds, len(settings), first_seed)
     graphdef, state = T.init_state(init_keys, model, data.example_shape, data.num_classes, tx,
-                                   T.run_hyperparameters(settings, seeds, model.activation))
-    epoch_fn = T.make_train_epoch(graphdef, tx, shape, batch_size=batch_size,
+                                   T.run_hyperparameters(settings, seeds, model.activation), sharding=runs)
+    epoch_fn = T.make_train_epoch(graphdef, tx, shape, batch_size=batch_size, mesh=mesh,
                                   scan=T.scan_steps_by_default(model.kind))
-    x, y = jax.device_put(data.x_train), jax.device_put(data.y_train)
-    held_out = {"val": (jax.device_put(data.x_val), jax.device_put(data.y_val)),
-                "test": (jax.device_put(data.x_test), jax.device_put(data.y_test))}
-    extra = [on_epoch(0, graphdef, state)] if on_epoch else []
+    put = jax.device_put if mesh is None else (
+        lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())))
+    x, y = put(data.x_train), put(data.y_train)
+    held_out = {"val": (put(data.x_val), put(data.y_val)), "test": (put(data.x_test), put(data.y_test))}
+    extra = [on_epoch(0, graphdef, _local(state))] if on_epoch else []
     t0 = time.perf_counter()
     losses, errors, evals, times = [], [], [], []
-    for epoch in tqdm(range(epochs), desc=f"  {model.activation[:40]} ({len(settings) * seeds} runs)", leave=False):
+    for epoch in tqdm(range(epochs), desc=f"  {model.activation[:40]} ({len(settings) * seeds} runs)", leave=False,
+                      disable=not distributed.is_writer()):
         t_epoch = time.perf_counter()
-        state, metrics, ev = epoch_fn(state, keys, epoch, x, y, held_out)
-        metrics, ev = jax.device_get((metrics, ev))
+        # Every argument given: on a mesh, the program's shardings name all seven.
+        state, metrics, ev = epoch_fn(state, keys, epoch, x, y, held_out, None)
+        metrics, ev = distributed.to_host((metrics, ev))
         times.append(time.perf_counter() - t_epoch)
         losses.append(metrics["loss"])
         errors.append(1.0 - metrics["accuracy"])
         evals.append(ev)
         if on_epoch:
-            extra.append(on_epoch(epoch + 1, graphdef, state))
+            extra.append(on_epoch(epoch + 1, graphdef, _local(state)))
+        if _requests and distributed.any_process(_requests[-1]["signal"] is not None):  # see agreed_stops
+            raise KeyboardInterrupt
     jax.block_until_ready(state)
     seconds = time.perf_counter() - t0
-    loss, acc = jax.device_get(T.make_evaluate(graphdef)(state, x, y))
+    loss, acc = distributed.to_host(T.make_evaluate(graphdef)(state, x, y))
+    state = _local(state)
     P, S = len(settings), seeds
     per_run = lambda a: np.asarray(a, np.float64).reshape(P, S, *np.shape(a)[1:])
     steps = lambda parts: np.moveaxis(np.concatenate(parts, axis=0), 0, -1).reshape(P, S, -1)
@@ -192,9 +206,51 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
         train_loss=steps(losses), train_error=steps(errors),
         evals={k: np.stack([per_run(e[k]) for e in evals], axis=-1) for k in evals[0]},
         final_train={"loss": per_run(loss), "accuracy": per_run(acc)},
-        diverged=per_run(jax.device_get(state.diverged)).astype(bool), seconds=seconds,
+        diverged=per_run(np.asarray(state.diverged)).astype(bool), seconds=seconds,
         epoch_seconds=np.asarray(times), graphdef=graphdef,
         state=state, extra=extra, index=tuple(range(P)))
+
+
+_requests: list[dict] = []  # what agreed_stops' signal handler sets, while it is installed
+
+
+@contextlib.contextmanager
+def agreed_stops():
+    """With several processes, Ctrl-C or SIGTERM on any of them stops every one at the same epoch end
+    of a sweep (KeyboardInterrupt on each), so none is left waiting in a collective for one that
+    stopped; a second one stops that process at once. With one process signals act at once, as usual."""
+    if jax.process_count() == 1:
+        yield
+        return
+    with T.stop_requests() as requested:
+        _requests.append(requested)
+        try:
+            yield
+        finally:
+            _requests.remove(requested)
+
+
+def _sweep_mesh(runs: int, batch_size: int) -> jax.sharding.Mesh | None:
+    """The training mesh of ``runs`` runs over every device (every host's), as ``jaxacts.training.fit``
+    lays it out; None with one device, or where the batch cannot be split over the devices each run
+    would get: then every process trains every run on its first device (the same results, unshared)."""
+    try:
+        return T.run_mesh(runs, batch_size)
+    except ValueError:
+        return None
+
+
+def _local(state):
+    """``state`` whole on this process's first device: what a claim reads and computes on after (or
+    during) training, whatever mesh trained it (states of several sweeps then join freely). A copy
+    only where the runs were spread over devices; across processes it is all-gathered (a collective:
+    every process calls it at the same point)."""
+    arrays = [a for a in jax.tree.leaves(state) if isinstance(a, jax.Array)]
+    if all(len(a.sharding.device_set) == 1 for a in arrays):
+        return state
+    if not all(a.is_fully_addressable for a in arrays):
+        state = distributed.to_host(state)
+    return jax.device_put(state, jax.local_devices()[0])
 
 
 def train_arms(data: D.Dataset, arms: dict[str, tuple[str, str]], model: dict, optimizer: str,

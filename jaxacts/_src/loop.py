@@ -347,9 +347,10 @@ def _remove_begun_run(out_dir: str) -> None:
 
 
 @contextlib.contextmanager
-def _stop_requests():
-    """Ctrl-C or SIGTERM while training asks the loop to stop at the end of the current epoch, after a
-    checkpoint there, so no finished work is lost; a second one stops at once. (Main thread only.)"""
+def stop_requests():
+    """Ctrl-C or SIGTERM inside the block sets ``["signal"]`` of what it yields, for a loop to stop at its
+    next agreed point (``fit``: the end of the current epoch, after a checkpoint there, so no finished work
+    is lost); a second one raises KeyboardInterrupt at once. (Main thread only.)"""
     requested = {"signal": None}
 
     def handler(signum, frame):
@@ -466,7 +467,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
         # A stop asked for while the run's first files are written waits for checkpoint 0, so the folder
         # always holds a run that --resume continues; a second Ctrl-C removes what was begun.
         try:
-            with _stop_requests() as early:
+            with stop_requests() as early:
                 if writer:
                     _rewrite_log(log_path, [])
                     _write_json(os.path.join(out_dir, "config.json"), to_dict(config))
@@ -497,7 +498,7 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     known = _announce_divergence(distributed.to_host((state.diverged, state.diverged_at)), known, settings, S, say,
                                  "before the checkpoint resumed from")
     try:
-        with open(log_path, "a") if writer else contextlib.nullcontext() as log, _stop_requests() as stop:
+        with open(log_path, "a") if writer else contextlib.nullcontext() as log, stop_requests() as stop:
             while done < end:  # one epoch a turn; ``start`` and ``end`` fall on epoch ends (or the run's end)
                 first = done
                 steps = min(steps_per_epoch, end - first)  # fewer only in a partial last epoch
