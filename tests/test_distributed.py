@@ -20,8 +20,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # across them; a checkpoint at every epoch end, so a stop and a kill have epoch ends to land on.
 TRAIN = ["--dataset", "digits", "--depth", "1", "--width", "16", "--epochs", "4", "--seeds", "1", "--lr",
          "1e-3,3e-3", "--batch-size", "64", "--log-every", "5", "--checkpoint-every", "1"]
-STUDY = ["--quick", "--activations", "selu", "--inits", "lecun_normal", "--variants", "tanh", "--widths", "16",
-         "--width", "16", "--depth", "6", "--heatmap-depth", "4", "--seeds", "3"]
+# The quick study at its smallest (as benchmarks.study_time's test runs it); 3 seeds, padded to 4 devices.
+STUDY = ["--quick", "--activations", "selu", "--inits", "lecun_normal", "--variants", "tanh", "--widths", "8",
+         "--width", "8", "--depth", "4", "--heatmap-depth", "3", "--batch", "4", "--conv-channels", "2",
+         "--image-size", "2", "--seeds", "3"]
 
 
 def _free_port() -> int:
@@ -139,7 +141,6 @@ def test_a_stop_on_one_process_stops_both_and_a_kill_resumes_like_an_uninterrupt
         assert a[key] == b[key], key
 
 
-@pytest.mark.slow  # two quick studies in fresh processes: minutes on 2 cores; the training pair runs by default
 def test_two_processes_run_the_depth_study_as_one_process_with_four_devices(tmp_path):
     pair, one = str(tmp_path / "pair"), str(tmp_path / "one")
     # The theory is the same host computation on every process: the pair reads what the first run cached.
