@@ -409,8 +409,8 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     total_steps = config.steps or config.epochs * steps_per_epoch
     mesh = T.run_mesh(R, config.batch_size, devices)
     if len(settings) > 1 and data.x_val is None:
-        _say(f"note: no validation split (--val-fraction 0): the setting is chosen on the training loss, "
-             f"which rewards fitting, not generalisation")
+        _say("note: no validation split (--val-fraction 0): the setting is chosen on the training loss, "
+             "which rewards fitting, not generalisation")
     os.makedirs(out_dir, exist_ok=True)
 
     tx, schedule = T.make_optimizer(config.optim, total_steps)
