@@ -345,8 +345,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             outputs.put_in_place(staging, runner.out)
     except KeyboardInterrupt:
         if not writer:
-            pass
-        elif not entries:
+            raise SystemExit(130) from None
+        if not entries:
             print("interrupted before the first claim finished; nothing was written", file=sys.stderr)
         else:
             kept = outputs.keep_partial(staging, runner.out)

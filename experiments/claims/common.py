@@ -162,19 +162,14 @@ def train_sweep(data: D.Dataset, model: ModelConfig, optimizer: str, lrs: Sequen
     if steps_per_epoch == 0:
         raise ValueError(f"batch size {batch_size} exceeds the {data.x_train.shape[0]} training examples")
     tx, shape = T.make_optimizer(optim, epochs * steps_per_epoch)
-    mesh, runs = _sweep_mesh(len(settings) * seeds, batch_size), None
-    if mesh is None:
-        keys, init_keys = T.run_keys(0, seeds, len(settings), first_seed)
-    else:  # made on their sharding: on several hosts an array on one device could not be moved to it
-        runs = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
-        keys, init_keys = jax.jit(T.run_keys, static_argnums=(1, 2, 3), out_shardings=runs)(
-            0, seeds, len(settings), first_seed)
+    mesh = _sweep_mesh(len(settings) * seeds, batch_size)
+    keys, init_keys = T.run_keys(0, seeds, len(settings), first_seed, mesh=mesh)
     graphdef, state = T.init_state(init_keys, model, data.example_shape, data.num_classes, tx,
-                                   T.run_hyperparameters(settings, seeds, model.activation), sharding=runs)
+                                   T.run_hyperparameters(settings, seeds, model.activation),
+                                   sharding=T.runs_sharding(mesh))
     epoch_fn = T.make_train_epoch(graphdef, tx, shape, batch_size=batch_size, mesh=mesh,
                                   scan=T.scan_steps_by_default(model.kind))
-    put = jax.device_put if mesh is None else (
-        lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())))
+    put = functools.partial(T.put_replicated, mesh=mesh)
     x, y = put(data.x_train), put(data.y_train)
     held_out = {"val": (put(data.x_val), put(data.y_val)), "test": (put(data.x_test), put(data.y_test))}
     extra = [on_epoch(0, graphdef, _local(state))] if on_epoch else []

@@ -1,8 +1,9 @@
 """Claim 9: the ranking SELU > ELU > leaky ReLU > ReLU > tanh > sigmoid, and its conditions.
 
 Run: ``python -m experiments.claims --only ranking`` (36 minutes on the shared 2-core machine, load 3-5,
-most of it compiling one program per setting and initializer); ``--quick`` in about a minute and a half. Shows test accuracy per activation on
-plain MLPs of two depths, a CNN and a residual MLP, with paired intervals for each adjacent pair of the order.
+most of it compiling one program per setting and initializer); ``--quick`` in about a minute and a half.
+Shows test accuracy per activation on plain MLPs of two depths, a CNN and a residual MLP, with paired
+intervals for each adjacent pair of the order.
 """
 
 from __future__ import annotations

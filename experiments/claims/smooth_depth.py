@@ -1,9 +1,9 @@
 """Claim 10: Swish, Mish and GELU beat ReLU as networks get deeper, and have smoother loss landscapes.
 
 Run: ``python -m experiments.claims --only smooth_depth`` (11 minutes on the shared 2-core machine,
-load 3-5, most of it compiling one program per depth and normalization); ``--quick`` in about a minute. Shows test accuracy of
-ReLU, Swish, Mish and GELU on a shallow and a deep MLP, with and without batch norm, and the top Hessian
-eigenvalue of the deep plain MLP's loss at initialization and after training.
+load 3-5, most of it compiling one program per depth and normalization); ``--quick`` in about a minute.
+Shows test accuracy of ReLU, Swish, Mish and GELU on a shallow and a deep MLP, with and without batch norm,
+and the top Hessian eigenvalue of the deep plain MLP's loss at initialization and after training.
 """
 
 from __future__ import annotations

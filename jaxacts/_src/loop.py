@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -27,7 +28,6 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from tqdm.auto import tqdm
@@ -414,21 +414,15 @@ def fit(config: TrainConfig, out_dir: str, *, resume: bool = False, stop_after: 
     os.makedirs(out_dir, exist_ok=True)
 
     tx, schedule = T.make_optimizer(config.optim, total_steps)
-    runs_sharding = None
-    if mesh is None:
-        run_keys, init_keys = T.run_keys(config.seed, S, len(settings))
-    else:  # made on their sharding: on several hosts an array on one device could not be moved to it
-        runs_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs"))
-        run_keys, init_keys = jax.jit(T.run_keys, static_argnums=(1, 2), out_shardings=runs_sharding)(
-            config.seed, S, len(settings))
+    run_keys, init_keys = T.run_keys(config.seed, S, len(settings), mesh=mesh)
     graphdef, state = T.init_state(init_keys, config.model, data.example_shape, data.num_classes, tx,
-                                   T.run_hyperparameters(settings, S, config.model.activation), sharding=runs_sharding)
+                                   T.run_hyperparameters(settings, S, config.model.activation),
+                                   sharding=T.runs_sharding(mesh))
     epoch_fn = T.make_train_epoch(graphdef, tx, schedule, batch_size=config.batch_size, mesh=mesh,
                                   layer_stats=config.layer_stats, data_order=config.data_order,
                                   scan=T.scan_steps_by_default(config.model.kind))
     evaluate = T.make_evaluate(graphdef)
-    put = (lambda a: jnp.asarray(a)) if mesh is None else (
-        lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())))
+    put = functools.partial(T.put_replicated, mesh=mesh)
     x_train, y_train = put(data.x_train), put(data.y_train)
     held_out = {"test": (put(data.x_test), put(data.y_test))}
     if data.x_val is not None:

@@ -16,7 +16,6 @@ within float tolerance.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import math
 from typing import Any, NamedTuple
@@ -176,15 +175,32 @@ def init_state(keys: jax.Array, model_config: ModelConfig, example_shape, num_cl
     return graphdef, init(keys, hyperparameters)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def run_keys(seed, seeds: int, settings: int, first=0) -> tuple[jax.Array, jax.Array]:
+def run_keys(seed, seeds: int, settings: int, first=0, mesh: jax.sharding.Mesh | None = None
+             ) -> tuple[jax.Array, jax.Array]:
     """Per-run PRNG keys (training noise, data order) and initialization keys for ``settings`` x
     ``seeds`` runs: seed s's key is ``fold_in(key(seed), first + s)``, shared by every setting (paired
-    runs); ``first`` numbers a disjoint set of seeds of the same stream (tuning apart from evaluation)."""
+    runs); ``first`` numbers a disjoint set of seeds of the same stream (tuning apart from evaluation).
+    With a ``mesh`` (:func:`run_mesh`) the keys are made on its 'runs' sharding: on several hosts, keys made
+    on one device could not be moved there."""
+    out = None if mesh is None else _shardings(mesh)[0]
+    return jax.jit(_run_keys, static_argnums=(1, 2), out_shardings=out)(seed, seeds, settings, first)
+
+
+def _run_keys(seed, seeds: int, settings: int, first):
     base = jax.random.key(seed)
     seed_keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(first + jnp.arange(seeds))
     keys = jnp.tile(seed_keys, settings)  # run r = (setting r // seeds, seed r % seeds)
     return keys, jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys)
+
+
+def put_replicated(a, mesh: jax.sharding.Mesh | None = None) -> jax.Array:
+    """A host array on the device, or replicated on every device of ``mesh`` (the data every run reads)."""
+    return jax.device_put(a) if mesh is None else jax.device_put(a, _shardings(mesh)[1])
+
+
+def runs_sharding(mesh: jax.sharding.Mesh | None):
+    """The sharding of arrays with a leading run axis on ``mesh`` (None without one)."""
+    return None if mesh is None else _shardings(mesh)[0]
 
 
 def _loss_and_logits(graphdef, params, rest, x, y, *, train, key):
