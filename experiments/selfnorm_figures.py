@@ -17,6 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+# Titles at the top of their axes, not placed around tick labels found by measuring every axis's extent (no
+# figure here has ticks above its axes): that measuring was half of the figures' drawing time.
+plt.rcParams["axes.titley"] = 1.0
+
 from jaxacts import theory  # noqa: E402
 
 

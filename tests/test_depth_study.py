@@ -421,6 +421,20 @@ def test_probe_statistics_equal_a_plain_reference(architecture):
         assert compiled._cache_size() == 1  # one program for every activation, init and dropout
 
 
+def test_seeds_side_by_side_or_one_after_another_give_the_same_statistics():
+    config = ProbeConfig("selu", width=12, depth=9, dropout="alpha", dropout_rate=0.2)
+    x = 0.5 + jax.random.normal(jax.random.key(2), (5, 12))
+    keys = jax.random.split(jax.random.key(3), 4)
+    want = [network_stats(k, probe_shape(config), probe_params(config, probe_shape(config), 12, x.dtype), x)
+            for k in keys]
+    for at_once in (0, 1, 2, 3):  # 3 does not divide 4 seeds: all side by side
+        shape = probe_shape(config, seeds_at_once=at_once)
+        got = jax.jit(seeded_network_stats, static_argnums=1)(keys, shape, probe_params(config, shape, 12, x.dtype), x)
+        for name in want[0]:
+            np.testing.assert_allclose(got[name], np.stack([w[name] for w in want]), rtol=1e-6, atol=1e-7,
+                                       err_msg=f"seeds_at_once={at_once}: {name}")
+
+
 def test_probe_compiles_once_per_shape():
     configs = [ProbeConfig("selu", width=24, depth=6), ProbeConfig("relu", "he_uniform", width=24, depth=6),
                ProbeConfig("selu", width=24, depth=6, dropout="alpha", dropout_rate=0.1),
@@ -429,7 +443,8 @@ def test_probe_compiles_once_per_shape():
                            scale=1.6, shift=0.1)]
     shape = probe_shape(configs)
     assert shape == ProbeShape(24, 6, "plain", ("selu", "relu", "leaky_relu", "tanh"),
-                               ("truncated_normal", "uniform", "orthogonal"), dropout=True)
+                               ("truncated_normal", "uniform", "orthogonal"), dropout=True,
+                               seeds_at_once=jax.device_count() if jax.default_backend() == "cpu" else 0)
     compiled = jax.jit(lambda *args: seeded_network_stats(*args), static_argnums=1)  # a fresh cache
     x = jax.random.normal(jax.random.key(0), (8, 24))
     keys = jax.random.split(jax.random.key(1), 2)
