@@ -16,13 +16,13 @@ How it is computed, so that one compiled program serves many networks and memory
   (rate 0 skips it). Networks of equal shape therefore run on one compiled program
   (:func:`seeded_network_stats` under ``jax.jit`` with the shape static); :func:`probe_shape` gives
   the shape that runs a list of configurations.
-* Layers run in ``lax.scan`` over per-layer PRNG keys and each layer draws its weights inside the
-  step, so compile time does not grow with depth.
+* Layers run in ``lax.scan`` over per-layer PRNG keys, so compile time does not grow with depth.
 * The gradient reaching layer l is read by a "tap": an identity on h_l whose backward pass writes
   ||dL/dh_l||^2 into the cotangent of a per-layer scalar, so ``jax.grad`` w.r.t. a (depth,) vector
   gives every layer's squared gradient norm without a (depth, batch, width) buffer.
-* Without rematerialization (the default for small networks) the backward pass keeps every layer's
-  residuals, its weights included: memory grows like depth, and each layer's weights are drawn once.
+* Without rematerialization (the default for small networks) every layer's weights are drawn once,
+  all layers at once before the scan, and the backward pass reads them there with every layer's other
+  residuals: memory grows like depth.
   With ``ProbeShape.remat`` (chosen by :func:`probe_shape` when those residuals would pass
   ``REMAT_ABOVE_BYTES``) the scan is nested: an outer scan over blocks of about sqrt(depth) layers,
   each block rematerialized (``jax.checkpoint``) in the backward pass, and inside a block every
@@ -414,7 +414,7 @@ def network_stats(key: Array, shape: ProbeShape, params: ProbeParams, inputs: Ar
 
 
 def seeded_network_stats(keys: Array, shape: ProbeShape, params: ProbeParams, inputs: Array) -> dict[str, Array]:
-    """:func:`network_stats` for several seeds at once (vmap over ``keys``): arrays of shape (seeds, depth).
+    """:func:`network_stats` for several seeds (``keys``): arrays of shape (seeds, depth).
 
     Jit it with ``shape`` static; every network of that shape then runs on the same compiled program.
     ``shape.seeds_at_once`` = k (dividing the seed count) runs k seeds side by side, each of them its share
@@ -440,6 +440,6 @@ def layer_stats(key: Array, config: ProbeConfig, inputs: Array) -> dict[str, Arr
 
 
 def seeded_layer_stats(keys: Array, config: ProbeConfig, inputs: Array) -> dict[str, Array]:
-    """:func:`layer_stats` for several seeds at once (vmap over ``keys``): arrays of shape (seeds, depth)."""
+    """:func:`layer_stats` for several seeds (``keys``; see :func:`seeded_network_stats`): arrays of shape (seeds, depth)."""
     shape = probe_shape(config, inputs.shape, keys.shape[0], inputs.dtype)
     return seeded_network_stats(keys, shape, probe_params(config, shape, inputs.shape[-1], inputs.dtype), inputs)
