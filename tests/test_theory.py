@@ -473,6 +473,20 @@ def jaxacts_theory_program_cache():
     return private._program(BRANCHES, private._CHUNK)._cache_size()
 
 
+def test_gram_chain_gives_the_same_numbers_with_its_residuals_kept_or_recomputed(monkeypatch):
+    from jaxacts._src import theory as private
+
+    x = np.random.default_rng(0).standard_normal((8, 5))
+    run = lambda: theory.simulate_gram_chain(jax.random.key(0), "tanh", x, 23, 16, 1.0, networks=4,
+                                             inputs_per_network=4, branches=BRANCHES)
+    kept = run()
+    monkeypatch.setattr(private, "_GRAM_KEEP_BYTES", 0)  # every segment run forward again in the backward pass
+    recomputed = run()
+    assert set(kept) == set(recomputed)
+    for name in kept:
+        np.testing.assert_allclose(recomputed[name], kept[name], rtol=1e-12, atol=0, err_msg=name)
+
+
 def test_gram_chain_compiles_once_per_width_whatever_the_depth_and_activation():
     from jaxacts._src import theory as private
 
