@@ -115,7 +115,7 @@ HELP = {
     "width": "units per layer of the depth-curve networks",
     "depth": "layers of the depth-curve networks",
     "batch": "inputs per network",
-    "seeds": "random networks per configuration (vmapped; sharded over devices when divisible)",
+    "seeds": "random networks per configuration (side by side on GPUs, in turn on CPUs; sharded over devices)",
     "seed": "base PRNG seed",
     "activations": "activations for the activation x init heatmap, with hyperparameters if wanted: "
                    "'selu,leaky_relu(negative_slope=0.2)'; a list value is a sweep: 'elu(alpha=[0.5,1.0])'",

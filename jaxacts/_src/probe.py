@@ -440,6 +440,7 @@ def layer_stats(key: Array, config: ProbeConfig, inputs: Array) -> dict[str, Arr
 
 
 def seeded_layer_stats(keys: Array, config: ProbeConfig, inputs: Array) -> dict[str, Array]:
-    """:func:`layer_stats` for several seeds (``keys``; see :func:`seeded_network_stats`): arrays of shape (seeds, depth)."""
+    """:func:`layer_stats` for several seeds (``keys``, run as :func:`seeded_network_stats` runs them): arrays
+    of shape (seeds, depth)."""
     shape = probe_shape(config, inputs.shape, keys.shape[0], inputs.dtype)
     return seeded_network_stats(keys, shape, probe_params(config, shape, inputs.shape[-1], inputs.dtype), inputs)
