@@ -959,7 +959,7 @@ def _gram_programs(branches: tuple, width: int):
         """The gradient down through the hidden layers of ``keys`` (those ``valid``: a last segment is padded),
         from the gradient at their top output e^log_scale grad (networks, K, N): the layers are run forward
         again from their first input H, keeping what each layer's backward step needs."""
-        _, saved = jax.lax.scan(lambda H, key: each(lambda Hi, ki: layer(act, Hi, ki), H, key), H, keys)
+        _, (_, saved) = forward_keeping(act, H, keys)
         return backward_from(act, saved, keys, valid, grad, log_scale)
 
     def backward_from(act, saved, keys, valid, grad, log_scale):
