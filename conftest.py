@@ -19,6 +19,11 @@ import tempfile
 
 import pytest
 
+# One folder for the whole session, the pytest-xdist workers included (they inherit the variable).
+if "JAXACTS_TEST_SESSION" not in os.environ:
+    os.environ["JAXACTS_TEST_SESSION"] = tempfile.mkdtemp(prefix="jaxacts-test-session-")
+    atexit.register(shutil.rmtree, os.environ["JAXACTS_TEST_SESSION"], ignore_errors=True)
+
 # Four CPU devices so sharding is tested on a machine with one CPU; must precede importing jax.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -32,6 +37,17 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Commands that tests start as subprocesses (python -m experiments.train, the depth study, several processes
+# joined by jax.distributed) spend most of their time compiling at test sizes. They inherit two settings that
+# this process, whose backend starts first, does not take: XLA's backend optimizations off (as the claims'
+# --quick runs have them; the same HLO, compiled about twice as fast, run slower), and one persistent
+# compilation cache for the session, so that a resumed, repeated or second process of a command loads
+# what the first compiled. What a test compares (a resumed run against an uninterrupted one, 2 processes
+# against 1) runs under the same settings on both sides.
+jax.devices()
+os.environ["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} --xla_backend_optimization_level=0"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.environ["JAXACTS_TEST_SESSION"], "xla"))
 
 
 def pytest_configure(config):

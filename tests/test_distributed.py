@@ -6,6 +6,7 @@ Each command runs as real subprocesses on free local ports, as a user would star
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,8 +35,10 @@ def _free_port() -> int:
 
 def _start(module: str, args: list[str], *, processes: int, devices: int) -> list[subprocess.Popen]:
     """``python -m module args`` as ``processes`` processes of ``devices`` CPU devices each."""
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": ROOT}
+    # The session's other XLA flags (conftest.py) with this command's device count.
+    flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "", os.environ.get("XLA_FLAGS", ""))
+    env = {**os.environ, "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={devices}".strip(),
+           "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
     join = []
     if processes > 1:
         join = ["--coordinator-address", f"127.0.0.1:{_free_port()}", "--num-processes", str(processes)]
