@@ -13,24 +13,17 @@ tolerances written for float32 would fail). Tests that need several devices carr
 """
 
 import atexit
-import json
 import os
 import shutil
 import tempfile
 
 import pytest
 
-# The session's first process (pytest, or pytest-xdist's controller) makes one folder for the whole session.
-# xdist's workers inherit it with the rest of that process's environment, including the settings it made for
-# commands only (below): a worker takes back the process's own settings.
+# One folder for the whole session, made by its first process (pytest, or pytest-xdist's controller); the
+# workers inherit the variable.
 if "JAXACTS_TEST_SESSION" not in os.environ:
     os.environ["JAXACTS_TEST_SESSION"] = tempfile.mkdtemp(prefix="jaxacts-test-session-")
     atexit.register(shutil.rmtree, os.environ["JAXACTS_TEST_SESSION"], ignore_errors=True)
-for name, value in json.loads(os.environ.pop("JAXACTS_TEST_OWN_SETTINGS", "{}")).items():
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
 
 # Four CPU devices so sharding is tested on a machine with one CPU; must precede importing jax.
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
@@ -46,24 +39,25 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-# Commands that tests start as subprocesses (python -m experiments.train, the depth study, several processes
-# joined by jax.distributed) spend most of their time compiling at test sizes. They get two settings that the
-# test processes do not take (theirs run the code as users compile it): XLA's backend optimizations off (as
-# the claims' --quick runs have them: the same HLO, compiled 1.6x as fast and run slower), and one persistent
-# compilation cache for the session, so that a resumed, repeated or second process of a command loads what
-# the first compiled. What a test compares (a resumed run against an uninterrupted one, 2 processes against
-# 1) runs under the same settings on both sides.
-jax.devices()  # this process's backend starts with its own XLA_FLAGS
-_for_commands = {"JAX_COMPILATION_CACHE_DIR": os.environ.get(
-    "JAX_COMPILATION_CACHE_DIR", os.path.join(os.environ["JAXACTS_TEST_SESSION"], "xla"))}
-if "xla_backend_optimization_level" not in os.environ["XLA_FLAGS"]:
-    _for_commands["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} --xla_backend_optimization_level=0"
-os.environ["JAXACTS_TEST_OWN_SETTINGS"] = json.dumps({k: os.environ.get(k) for k in _for_commands})
-os.environ.update(_for_commands)
-
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "requires_devices(n): skipped unless jax.device_count() >= n")
+    # Commands that tests start as subprocesses (python -m experiments.train, the claims, several processes
+    # joined by jax.distributed) spend most of their time compiling at test sizes. They get two settings that
+    # the test processes do not take (theirs compile the code as users do): XLA's backend optimizations off
+    # (as the claims' --quick runs have them: the same HLO, compiled 1.6x as fast and run slower), and one
+    # persistent compilation cache for the session, where a resumed or repeated run, or a second process, finds
+    # the programs that took over a second to compile (JAX's threshold; process 0 writes them). The depth
+    # study keeps its own cache, in --cache-dir. What a test compares (a resumed run against an uninterrupted
+    # one, 2 processes against 1) runs under the same settings on both sides.
+    # Not in pytest-xdist's controller: it runs no test, its workers would inherit the settings, and starting
+    # its backend would hold a GPU's memory.
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    jax.devices()  # this process's backend starts with its own XLA_FLAGS; later changes reach subprocesses only
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.environ["JAXACTS_TEST_SESSION"], "xla"))
+    if "xla_backend_optimization_level" not in os.environ["XLA_FLAGS"]:
+        os.environ["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} --xla_backend_optimization_level=0"
 
 
 def pytest_runtest_setup(item):
