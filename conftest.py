@@ -47,7 +47,7 @@ def pytest_configure(config):
     # the test processes do not take (theirs compile the code as users do): XLA's backend optimizations off
     # (as the claims' --quick runs have them: the same HLO, compiled 1.6x as fast and run slower), and one
     # persistent compilation cache for the session, where a resumed or repeated run, or a second process, finds
-    # the programs that took over a second to compile (JAX's threshold; process 0 writes them). The depth
+    # every program compiled before (not only those over JAX's 1 s threshold; process 0 writes them). The depth
     # study keeps its own cache, in --cache-dir. What a test compares (a resumed run against an uninterrupted
     # one, 2 processes against 1) runs under the same settings on both sides.
     # Not in pytest-xdist's controller: it runs no test, its workers would inherit the settings, and starting
@@ -56,6 +56,7 @@ def pytest_configure(config):
         return
     jax.devices()  # this process's backend starts with its own XLA_FLAGS; later changes reach subprocesses only
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(os.environ["JAXACTS_TEST_SESSION"], "xla"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     if "xla_backend_optimization_level" not in os.environ["XLA_FLAGS"]:
         os.environ["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} --xla_backend_optimization_level=0"
 

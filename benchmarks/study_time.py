@@ -10,6 +10,11 @@ run's wall time, read from its results.json (``timing``) and the process's own w
 JAX and the package imported, the backend initialised) is timed by a third process that does only that.
 The theory runs in a thread beside the probe, so "theory" overlaps "probe"; "waiting for the theory" is
 what it adds after the probe is done.
+
+It ends with the probe's floor on this machine: the grid's matrix products (every layer's forward product
+and the backward product that carries the gradient down, 4 x rows x fan-in x width flops) and weight draws,
+each at the rate this process measures for that layer shape (a scan of 16 products; 16 layers' weights drawn
+from the initializer's distribution). The probe can be no faster than that sum here without doing less arithmetic.
 """
 
 from __future__ import annotations
@@ -68,7 +73,63 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for row in rows:
         print(f"| {row['run']} | {row['wall']:.1f} | {row['startup']:.1f} | {row['study']:.1f} | {row['probe']:.1f} | "
               f"{row['theory']:.1f} | {row['theory_wait']:.1f} | {row['figures_and_report']:.1f} | {row['theories']} |")
+    floor = probe_floor(argv)
+    print(f"\nthe probe's arithmetic: {floor['flops'] / 1e12:.2f} TFLOP of matrix products "
+          f"({floor['product_seconds']:.1f} s at {floor['flops'] / floor['product_seconds'] / 1e9:.0f} GFLOP/s, "
+          f"this machine's rate for the grid's layer shapes) and {floor['draws'] / 1e9:.2f} G weight draws "
+          f"({floor['draw_seconds']:.1f} s at {floor['draws'] / floor['draw_seconds'] / 1e6:.0f} M/s): "
+          f"at least {floor['product_seconds'] + floor['draw_seconds']:.0f} s of probe on this machine")
     return rows
+
+
+def _seconds(fn, *args, repeats: int = 5) -> float:
+    """The fastest of ``repeats`` calls, after one to compile."""
+    import jax
+
+    jax.block_until_ready(fn(*args))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def probe_floor(argv: list[str], layers: int = 16) -> dict:
+    """The study's probe arithmetic (flops of its matrix products, its weight draws) and the seconds each
+    takes at the rates this process measures for the grid's layer shapes. Every layer's product runs
+    forward and once backward (the gradient reaching each layer; no weight gradients), each seed's weights
+    are drawn once (without rematerialization, as the default grid runs)."""
+    import jax
+    import jax.numpy as jnp
+
+    from experiments import selfnorm_depth
+    from jaxacts import initializers
+
+    c = selfnorm_depth.config_from_argv(argv)[0]
+    layer_counts: dict[tuple, int] = {}  # (rows, fan-in, width, weight distribution) -> layers over seeds
+    for run, _, in_shape in selfnorm_depth.plan(c):
+        p = run.probe
+        conv = p.architecture == "conv"
+        rows = in_shape[0] * in_shape[1] * in_shape[2] if conv else in_shape[0]
+        for fan_in, count in ((in_shape[-1], 1), (p.width, p.depth - 1)):
+            k = (rows, 9 * fan_in if conv else fan_in, p.width, initializers.distribution(p.init))
+            layer_counts[k] = layer_counts.get(k, 0) + count * c.seeds
+    flops = draws = product_seconds = draw_seconds = 0.0
+    key = jax.random.key(0)
+    for (rows, fan_in, width, distribution), count in layer_counts.items():
+        w = jax.random.normal(key, (layers, fan_in, width), jnp.float32)
+        x = jnp.ones((rows, fan_in), jnp.float32)
+        # a chain of products, as the probe's scan runs them (square layers feed on; others restart from x)
+        step = (lambda h, wl: (jnp.tanh(h @ wl), None)) if fan_in == width else (lambda h, wl: (h, jnp.tanh(x @ wl)))
+        products = jax.jit(lambda x, w: jax.lax.scan(step, x, w))
+        drawn = jax.jit(lambda k: initializers.unit_sample(distribution, k, (layers, fan_in, width)))
+        layer_flops = 4.0 * rows * fan_in * width  # forward and backward
+        flops += count * layer_flops
+        draws += count * fan_in * width
+        product_seconds += count * 2 * _seconds(products, x, w) / layers
+        draw_seconds += count * _seconds(drawn, key) / layers
+    return {"flops": flops, "draws": draws, "product_seconds": product_seconds, "draw_seconds": draw_seconds}
 
 
 if __name__ == "__main__":

@@ -64,10 +64,12 @@ def _study_time_at_its_smallest(monkeypatch=None, cache_dir=None):
                 i = argv.index("--cache-dir") + 1
                 argv = argv[:i] + [str(cache_dir)] + argv[i + 1:]
                 xla_cache = jax.config.jax_compilation_cache_dir
+                least = jax.config.jax_persistent_cache_min_compile_time_secs
                 try:
                     selfnorm_depth.main(argv[3:])
-                finally:  # the study points XLA's cache into the benchmark's temporary folder
+                finally:  # the study points XLA's cache into the benchmark's temporary folder and caches every program
                     jax.config.update("jax_compilation_cache_dir", xla_cache)
+                    jax.config.update("jax_persistent_cache_min_compile_time_secs", least)
             return time.perf_counter() - t0
 
         monkeypatch.setattr(study_time, "_wall", in_process)
@@ -83,6 +85,24 @@ def test_study_time_splits_a_first_run_and_a_cached_rerun(monkeypatch, tmp_path)
     study_time = _study_time_at_its_smallest(monkeypatch, tmp_path / "cache")
     with pytest.raises(SystemExit, match="chooses --out"):
         study_time.main(["--out", "x"])
+
+
+def test_probe_floor_counts_each_layers_products_and_draws(monkeypatch):
+    # One dense and one convolutional network, counted by hand: forward and backward products of every layer
+    # (the first from the input's features), one draw per weight, for each seed.
+    from benchmarks import study_time
+    from experiments import selfnorm_depth
+    from jaxacts.probe import ProbeConfig
+
+    dense = selfnorm_depth.Run("d", "curves", ProbeConfig(width=8, depth=4), "gaussian:0:1")
+    conv = selfnorm_depth.Run("c", "curves", ProbeConfig(width=2, depth=3, architecture="conv"), "gaussian:0:1")
+    monkeypatch.setattr(selfnorm_depth, "plan", lambda c: [(dense, None, (4, 5)), (conv, None, (2, 3, 3, 2))])
+    floor = study_time.probe_floor(["--seeds", "2"], layers=2)
+    dense_flops = 4 * 4 * (5 * 8 + 3 * 8 * 8)  # 4 rows; first layer 5 -> 8, then three 8 -> 8
+    conv_flops = 4 * (2 * 3 * 3) * (9 * 2 * 2 + 2 * 9 * 2 * 2)  # 18 pixel rows; patches of 9 x 2 channels
+    assert floor["flops"] == 2 * (dense_flops + conv_flops)
+    assert floor["draws"] == 2 * ((5 * 8 + 3 * 8 * 8) + (9 * 2 * 2 + 2 * 9 * 2 * 2))
+    assert 0 < floor["product_seconds"] < 60 and 0 < floor["draw_seconds"] < 60
 
 
 @pytest.mark.slow
