@@ -61,6 +61,14 @@ def pytest_configure(config):
         os.environ["XLA_FLAGS"] = f"{os.environ['XLA_FLAGS']} --xla_backend_optimization_level=0"
 
 
+@pytest.fixture(autouse=True)
+def _persistent_cache_threshold():
+    # The depth study run in-process (its main) caches every program it compiles; later tests compile as before.
+    least = jax.config.jax_persistent_cache_min_compile_time_secs
+    yield
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", least)
+
+
 def pytest_runtest_setup(item):
     for mark in item.iter_markers("requires_devices"):
         needed, present = mark.args[0], jax.device_count()

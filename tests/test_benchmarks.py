@@ -88,8 +88,8 @@ def test_study_time_splits_a_first_run_and_a_cached_rerun(monkeypatch, tmp_path)
 
 
 def test_probe_floor_counts_each_layers_products_and_draws(monkeypatch):
-    # One dense and one convolutional network, counted by hand: forward and backward products of every layer
-    # (the first from the input's features), one draw per weight, for each seed.
+    # One dense and one convolutional network, counted by hand: every hidden layer's product forward and back,
+    # the first layer's (from the input's features) forward only, one draw per weight, for each seed.
     from benchmarks import study_time
     from experiments import selfnorm_depth
     from jaxacts.probe import ProbeConfig
@@ -98,8 +98,8 @@ def test_probe_floor_counts_each_layers_products_and_draws(monkeypatch):
     conv = selfnorm_depth.Run("c", "curves", ProbeConfig(width=2, depth=3, architecture="conv"), "gaussian:0:1")
     monkeypatch.setattr(selfnorm_depth, "plan", lambda c: [(dense, None, (4, 5)), (conv, None, (2, 3, 3, 2))])
     floor = study_time.probe_floor(["--seeds", "2"], layers=2)
-    dense_flops = 4 * 4 * (5 * 8 + 3 * 8 * 8)  # 4 rows; first layer 5 -> 8, then three 8 -> 8
-    conv_flops = 4 * (2 * 3 * 3) * (9 * 2 * 2 + 2 * 9 * 2 * 2)  # 18 pixel rows; patches of 9 x 2 channels
+    dense_flops = 4 * (2 * 5 * 8 + 4 * 3 * 8 * 8)  # 4 rows; first layer 5 -> 8, then three 8 -> 8
+    conv_flops = (2 * 3 * 3) * (2 * 9 * 2 * 2 + 4 * 2 * 9 * 2 * 2)  # 18 pixel rows; patches of 9 x 2 channels
     assert floor["flops"] == 2 * (dense_flops + conv_flops)
     assert floor["draws"] == 2 * ((5 * 8 + 3 * 8 * 8) + (9 * 2 * 2 + 2 * 9 * 2 * 2))
     assert 0 < floor["product_seconds"] < 60 and 0 < floor["draw_seconds"] < 60

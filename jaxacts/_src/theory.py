@@ -969,15 +969,17 @@ def _gram_programs(branches: tuple, width: int):
             # W^T v along span(H) is W's part that the forward pass saw: W Q = sqrt(sigma_w2 / N) u^T. The rest,
             # P_perp W^T v, is an independent Gaussian. Rows are inputs, (K, N): large products run along units.
             # The products run in float32 (2.4x as fast on a CPU; the gradient is rescaled every layer, so only
-            # its direction travels, to float32's ~1e-7): the default study's gradient bands move by under 1e-3
-            # in log, against a Monte Carlo error of ~1e-2. v's Gram and its Cholesky stay float64: gradients'
-            # cosines approach 1 with depth.
+            # its direction travels, to float32's ~1e-7): the default study's gradient bands moved by under 1e-3
+            # in log (a ReLU + He chain at width 64 by 4e-3), far inside their Monte Carlo error. v's Gram and
+            # its Cholesky stay float64: gradients' cosines approach 1 with depth. HIGHEST: true float32 on
+            # GPUs too, which would otherwise round these products to TF32 (~1e-3).
+            dot = functools.partial(jnp.matmul, precision=jax.lax.Precision.HIGHEST)
             v = d.astype(g.dtype) * g  # phi'(z) times the gradient
-            free = _jittered_cholesky(v @ v.T).astype(jnp.float32) @ normal(jax.random.fold_in(key, 1), v.shape,
-                                                                            jnp.float32)
+            free = dot(_jittered_cholesky(v @ v.T).astype(jnp.float32),
+                       normal(jax.random.fold_in(key, 1), v.shape, jnp.float32))
             # Q (u v) + P_perp free, transposed: [v u^T - free Q] Q^T + free
-            both = jnp.concatenate([v.astype(jnp.float32), -free], axis=1) @ jnp.concatenate([u, qt], axis=1).T
-            return (jnp.sqrt(act[3] / width).astype(jnp.float32) * (both @ qt + free)).astype(g.dtype)
+            both = dot(jnp.concatenate([v.astype(jnp.float32), -free], axis=1), jnp.concatenate([u, qt], axis=1).T)
+            return (jnp.sqrt(act[3] / width).astype(jnp.float32) * (dot(both, qt) + free)).astype(g.dtype)
 
         def step(carry, xs):
             g, log_s = carry
@@ -1016,7 +1018,7 @@ def simulate_gram_chain(key, f, inputs, depth: int, width: int, sigma_w2: float 
     (the gradient-independence assumption, drawing all of W afresh, errs at small width: a tanh network of
     width 24 and 4 inputs has log grad_norm 1.33 +- 0.47 at its first layer, this chain 1.32 +- 0.47, fresh
     weights 1.42 +- 0.52). The forward pass keeps what the backward pass needs of every layer (3 depth
-    networks x K x N floats) where that fits in 4 GiB; otherwise the backward pass runs forward again in
+    networks x K x N float32s) where that fits in 4 GiB; otherwise the backward pass runs forward again in
     segments of 16 layers, keeping one segment's draws and each segment's first input: memory ~ (48 + depth /
     16) networks x K x N floats. Both give the same numbers.
 
