@@ -21,6 +21,7 @@ less arithmetic.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -137,18 +138,25 @@ def probe_floor(argv: list[str], layers: int = 16) -> dict:
 
     forward, backward = jax.jit(forward), jax.jit(backward)
     once = jax.jit(lambda x, w: jax.lax.map(lambda wl: x @ wl, w))  # a first layer: one product from the input
-    for (rows, fan_in, width, distribution, back), count in layer_counts.items():
+
+    @functools.cache  # each shape timed once, whatever the distributions drawn for it
+    def product_layer(rows, fan_in, width, back):
         w = jax.random.normal(key, (layers, fan_in, width), jnp.float32) / fan_in**0.5
-        drawn = jax.jit(lambda ks: jax.vmap(lambda k: initializers.unit_sample(distribution, k, (fan_in, width)))(ks))
         if back:
-            seconds = (_seconds(forward, jnp.ones((rows, width), jnp.float32), w)
-                       + _seconds(backward, jnp.ones((rows, width), jnp.float32), w))
-        else:
-            seconds = _seconds(once, jnp.ones((rows, fan_in), jnp.float32), w)
+            h = jnp.ones((rows, width), jnp.float32)
+            return (_seconds(forward, h, w) + _seconds(backward, h, w)) / layers
+        return _seconds(once, jnp.ones((rows, fan_in), jnp.float32), w) / layers
+
+    @functools.cache
+    def draw_layer(fan_in, width, distribution):
+        return _seconds(jax.jit(jax.vmap(lambda k: initializers.unit_sample(distribution, k, (fan_in, width)))),
+                        keys) / layers
+
+    for (rows, fan_in, width, distribution, back), count in layer_counts.items():
         flops += count * (4.0 if back else 2.0) * rows * fan_in * width
         draws += count * fan_in * width
-        product_seconds += count * seconds / layers
-        draw_seconds += count * _seconds(drawn, keys) / layers
+        product_seconds += count * product_layer(rows, fan_in, width, back)
+        draw_seconds += count * draw_layer(fan_in, width, distribution)
     return {"flops": flops, "draws": draws, "product_seconds": product_seconds, "draw_seconds": draw_seconds}
 
 

@@ -64,12 +64,10 @@ def _study_time_at_its_smallest(monkeypatch=None, cache_dir=None):
                 i = argv.index("--cache-dir") + 1
                 argv = argv[:i] + [str(cache_dir)] + argv[i + 1:]
                 xla_cache = jax.config.jax_compilation_cache_dir
-                least = jax.config.jax_persistent_cache_min_compile_time_secs
                 try:
                     selfnorm_depth.main(argv[3:])
-                finally:  # the study points XLA's cache into the benchmark's temporary folder and caches every program
+                finally:  # the study points XLA's cache into the benchmark's temporary folder
                     jax.config.update("jax_compilation_cache_dir", xla_cache)
-                    jax.config.update("jax_persistent_cache_min_compile_time_secs", least)
             return time.perf_counter() - t0
 
         monkeypatch.setattr(study_time, "_wall", in_process)

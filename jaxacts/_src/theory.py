@@ -1025,8 +1025,7 @@ def simulate_gram_chain(key, f, inputs, depth: int, width: int, sigma_w2: float 
     Exact in law for those K inputs. Pooling K < B inputs keeps more of the inputs' unshared spread than
     pooling B would (a band from it errs wide where the inputs average) and sees fewer of the largest inputs
     (its centre errs low where a few inputs dominate). Float64 (normal draws made in float32; the backward pass's
-    products in float32), one compiled
-    program per width and set of ``branches`` (whatever the depth).
+    products in float32), one compiled program per width and set of ``branches`` (whatever the depth).
     """
     branch, scale, shift = _branch_of(f)
     branches = (branch,) if branches is None else tuple(_branch_of(b)[0] for b in branches)
